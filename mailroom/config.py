@@ -1,0 +1,120 @@
+"""Every setting Mailroom reads, from the environment (and an optional `.env`), in one place.
+
+The names are part of the public contract (see CONTRACT.md, "Configuration"); defaults give the
+embedded setup: SQLite and a filesystem broker under `var/`, and the local outbox provider.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+MB = 1024 * 1024
+
+
+def _var_dir() -> Path:
+    return Path(os.environ.get("MAILROOM_VAR_DIR", "var")).resolve()
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else int(raw)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else float(raw)
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip()
+
+
+def _list(name: str, default: str) -> tuple[str, ...]:
+    raw = os.environ.get(name) or default
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    broker_url: str
+    var_dir: Path
+    email_providers: tuple[str, ...] = ("outbox",)
+    default_from: str | None = None
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    outbox_dir: Path = Path("var/outbox")
+    storage_backend: str = "local"
+    storage_local_root: Path = Path("var/storage")
+    max_attachments_bytes: int = 7 * MB
+    # The queue the pipeline's tasks travel on; tests give each run its own.
+    queue_name: str = "mailroom"
+    queue_type: str = "classic"
+    # An email left in a non-final state this long is re-enqueued by the sweeper.
+    sweep_lease_seconds: float = 300.0
+    sweep_interval_seconds: float = 30.0
+    send_max_retries: int = 8
+    retry_backoff_seconds: float = 2.0
+    retry_backoff_max_seconds: float = 600.0
+    provider_cooldown_seconds: float = 60.0
+    # Bound on how long the API may block on the broker before answering 503.
+    publish_timeout_seconds: float = 3.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process from the environment (after loading `.env` if present)."""
+    load_dotenv(os.environ.get("MAILROOM_ENV_FILE", ".env"), override=False)
+    var_dir = _var_dir()
+    return Settings(
+        database_url=_str("DATABASE_URL") or f"sqlite:///{var_dir / 'mailroom.sqlite3'}",
+        broker_url=_str("BROKER_URL") or "filesystem://",
+        var_dir=var_dir,
+        email_providers=_list("EMAIL_PROVIDERS", "outbox"),
+        default_from=_str("DEFAULT_FROM"),
+        smtp=SmtpSettings(
+            host=_str("SMTP_HOST", "localhost") or "localhost",
+            port=_int("SMTP_PORT", 25),
+            username=_str("SMTP_USERNAME"),
+            password=_str("SMTP_PASSWORD"),
+            starttls=_bool("SMTP_STARTTLS", False),
+            ssl=_bool("SMTP_SSL", False),
+            timeout=_float("SMTP_TIMEOUT", 30.0),
+        ),
+        outbox_dir=Path(_str("OUTBOX_DIR") or var_dir / "outbox").resolve(),
+        storage_backend=(_str("STORAGE_BACKEND", "local") or "local").lower(),
+        storage_local_root=Path(_str("STORAGE_LOCAL_ROOT") or var_dir / "storage").resolve(),
+        max_attachments_bytes=_int("MAX_ATTACHMENTS_BYTES", 7 * MB),
+        queue_name=_str("MAILROOM_QUEUE", "mailroom") or "mailroom",
+        queue_type=(_str("MAILROOM_QUEUE_TYPE", "classic") or "classic").lower(),
+        sweep_lease_seconds=_float("MAILROOM_SWEEP_LEASE_SECONDS", 300.0),
+        sweep_interval_seconds=_float("MAILROOM_SWEEP_INTERVAL_SECONDS", 30.0),
+        send_max_retries=_int("MAILROOM_SEND_MAX_RETRIES", 8),
+        retry_backoff_seconds=_float("MAILROOM_RETRY_BACKOFF_SECONDS", 2.0),
+        retry_backoff_max_seconds=_float("MAILROOM_RETRY_BACKOFF_MAX_SECONDS", 600.0),
+        provider_cooldown_seconds=_float("MAILROOM_PROVIDER_COOLDOWN_SECONDS", 60.0),
+        publish_timeout_seconds=_float("MAILROOM_PUBLISH_TIMEOUT_SECONDS", 3.0),
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way Mailroom's tables are created or changed."""

@@ -1,0 +1,90 @@
+"""`Email`: one accepted send request, its rendered content, and where it stands."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, Boolean, Enum, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, address, enum_values, json_value, timestamp, utcnow, uuid_pk
+from models.status import EmailStatus
+
+if TYPE_CHECKING:
+    from models.email_event import EmailEvent
+    from models.email_recipient import EmailRecipient
+    from models.email_tag import EmailTag
+    from models.send_attempt import SendAttempt
+
+
+class Email(Base):
+    """An email from the moment the API accepts it until a final status."""
+
+    __tablename__ = "emails"
+    __table_args__ = (
+        # The sweeper's query: non-final rows whose lease ran out.
+        Index("ix_emails_status_enqueued_at", "status", "enqueued_at"),
+        Index("ix_emails_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid_pk]
+    status: Mapped[EmailStatus] = mapped_column(
+        Enum(EmailStatus, native_enum=False, length=16, values_callable=enum_values),
+        default=EmailStatus.QUEUED,
+        index=True,
+    )
+    from_addr: Mapped[address]
+    to_addrs: Mapped[json_value]
+    cc_addrs: Mapped[json_value]
+    bcc_addrs: Mapped[json_value]
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    template_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    lang: Mapped[str | None] = mapped_column(String(16))
+    variables: Mapped[json_value]
+    attachment_keys: Mapped[json_value]
+    # Filled by fetch_attachments: [{key, filename, contentType, size}], checked and sized.
+    attachment_manifest: Mapped[Any | None] = mapped_column(JSON)
+    headers: Mapped[json_value]
+    brand_styles: Mapped[bool] = mapped_column(Boolean, default=False)
+    custom_style: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # After an ambiguous timeout only this provider may be tried again.
+    pinned_provider: Mapped[str | None] = mapped_column(String(32))
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    claimed_at: Mapped[datetime | None]
+    send_tries: Mapped[int] = mapped_column(Integer, default=0)
+    # The final status whose outcome record_status has written, so it runs once per status.
+    recorded_status: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    send_at: Mapped[datetime | None]
+    # When the pipeline was last published for this email, or is next due to run (a retry's
+    # countdown); the sweeper re-publishes rows for which this lies a lease in the past.
+    enqueued_at: Mapped[datetime | None]
+    created_at: Mapped[timestamp]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    events: Mapped[list[EmailEvent]] = relationship(
+        back_populates="email", order_by="EmailEvent.id", cascade="all, delete-orphan"
+    )
+    attempts: Mapped[list[SendAttempt]] = relationship(
+        back_populates="email", order_by="SendAttempt.id", cascade="all, delete-orphan"
+    )
+    recipients: Mapped[list[EmailRecipient]] = relationship(
+        back_populates="email", cascade="all, delete-orphan"
+    )
+    tag_rows: Mapped[list[EmailTag]] = relationship(
+        back_populates="email", cascade="all, delete-orphan"
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        """The email's labels, in the order given."""
+        return [row.tag for row in self.tag_rows]
