@@ -1,0 +1,132 @@
+"""Turn an `OutboundEmail` into an RFC 5322 message with the standard library's `email` package.
+
+Providers that speak SMTP, or that store raw messages (the outbox, a raw-MIME API), share this
+one builder, so a message looks the same whichever provider carries it.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from providers.base import Attachment, OutboundEmail
+
+# CRLF line endings as SMTP wants them; 7bit so that non-ASCII bodies are sent quoted-printable
+# or base64 and every server can relay them, with or without 8BITMIME.
+POLICY = email.policy.SMTP.clone(cte_type="7bit")
+
+# Headers the builder writes itself: letting `message.headers` set them again would duplicate
+# them or, for Bcc, leak the hidden recipients to everyone.
+RESERVED_HEADERS = frozenset(
+    {
+        "bcc",
+        "cc",
+        "content-disposition",
+        "content-transfer-encoding",
+        "content-type",
+        "date",
+        "from",
+        "message-id",
+        "mime-version",
+        "reply-to",
+        "subject",
+        "to",
+    }
+)
+
+# RFC 5322 field names: printable ASCII except the colon.
+_FIELD_NAME = re.compile(r"[!-9;-~]+")
+_MIME_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
+
+
+def build_mime(message: OutboundEmail, *, date: datetime | None = None) -> EmailMessage:
+    """Build the MIME message for `message`; raise ValueError for anything that could inject."""
+    _check_message(message)
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = message.from_addr
+    if message.to:
+        msg["To"] = ", ".join(message.to)
+    if message.cc:
+        msg["Cc"] = ", ".join(message.cc)
+    if message.reply_to:
+        msg["Reply-To"] = message.reply_to
+    msg["Subject"] = message.subject
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = message.message_id
+    for name, value in message.headers:
+        msg[name] = value
+
+    _set_body(msg, message.text, message.html)
+    for attachment in message.attachments:
+        _attach(msg, attachment)
+    # EmailMessage gives every part it creates its own MIME-Version; only the top level needs it.
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]
+    return msg
+
+
+def to_bytes(msg: EmailMessage) -> bytes:
+    """Serialize a built message with CRLF line endings, ready for SMTP DATA or a .eml file."""
+    return msg.as_bytes(policy=POLICY)
+
+
+def _set_body(msg: EmailMessage, text: str | None, html: str | None) -> None:
+    # Build exactly what the caller gave: deriving a text part from HTML is render/'s job.
+    if text is not None and html is not None:
+        msg.set_content(text)
+        msg.add_alternative(html, subtype="html")
+    elif html is not None:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(text or "")
+
+
+def _attach(msg: EmailMessage, attachment: Attachment) -> None:
+    if not _MIME_TYPE.fullmatch(attachment.content_type):
+        raise ValueError(f"invalid attachment content type: {attachment.content_type!r}")
+    maintype, subtype = attachment.content_type.lower().split("/", 1)
+    # The email package encodes non-ASCII filenames with RFC 2231 (filename*=utf-8''...).
+    msg.add_attachment(
+        attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+    )
+
+
+def _check_message(message: OutboundEmail) -> None:
+    if not (message.message_id.startswith("<") and message.message_id.endswith(">")):
+        raise ValueError(f"message_id must be in angle brackets: {message.message_id!r}")
+    _check_values("from_addr", [message.from_addr])
+    _check_values("to", message.to)
+    _check_values("cc", message.cc)
+    _check_values("bcc", message.bcc)
+    _check_values("reply_to", [message.reply_to or ""])
+    _check_ascii_addresses(
+        [message.from_addr, *message.recipients, *([message.reply_to] if message.reply_to else [])]
+    )
+    _check_values("subject", [message.subject])
+    _check_values("message_id", [message.message_id])
+    _check_values("attachment filename", [a.filename for a in message.attachments])
+    for name, value in message.headers:
+        if not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"invalid header name: {name!r}")
+        if name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"header {name!r} is set by the builder and cannot be overridden")
+        _check_values(f"header {name}", [value])
+
+
+def _check_ascii_addresses(addresses: Iterable[str]) -> None:
+    # Display names may be anything (RFC 2047 encodes them), but a non-ASCII mailbox needs
+    # SMTPUTF8 end to end, which this builder and the SMTP provider do not do.
+    for address in addresses:
+        if not parseaddr(address)[1].isascii():
+            raise ValueError(f"non-ASCII email addresses are not supported: {address!r}")
+
+
+def _check_values(field: str, values: Iterable[str]) -> None:
+    for value in values:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{field} contains a line break: {value!r}")

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import pytest
+from provider_testkit import MessageFactory
+
+from providers.base import Attachment
+from providers.mime import build_mime, to_bytes
+
+
+def parse(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def test_text_and_html_make_an_alternative_inside_mixed_with_the_attachment(
+    make_message: MessageFactory,
+) -> None:
+    msg = parse(to_bytes(build_mime(make_message())))
+
+    assert msg.get_content_type() == "multipart/mixed"
+    alternative, attachment = msg.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    assert text is not None and text.get_content().strip() == "Thanks for your order."
+    assert html is not None and html.get_content().strip() == "<p>Thanks for your order.</p>"
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "receipt.pdf"
+    assert attachment.get_content() == b"%PDF-1.4 fake"
+
+
+def test_headers_are_set_and_bcc_is_nowhere(make_message: MessageFactory) -> None:
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    raw = to_bytes(build_mime(make_message(), date=when))
+    msg = parse(raw)
+
+    assert msg["From"] == "Mailroom <sender@example.com>"
+    assert msg["To"] == "alice@example.com"
+    assert msg["Cc"] == "carol@example.com"
+    assert msg["Reply-To"] == "support@example.com"
+    assert msg["Message-ID"] == "<receipt-1@mailroom.test>"
+    assert msg["Date"].datetime == when
+    assert msg["X-Campaign"] == "spring"
+    assert msg["Bcc"] is None
+    assert b"bob-hidden" not in raw
+    # Tags are Mailroom's business, not the recipient's.
+    assert b"tag-receipts" not in raw
+    assert msg.get_all("MIME-Version") == ["1.0"]
+    assert raw.count(b"MIME-Version") == 1
+
+
+def test_serialized_with_crlf_and_pure_ascii(make_message: MessageFactory) -> None:
+    raw = to_bytes(build_mime(make_message(subject="Grüße", text="naïve café", html=None)))
+
+    raw.decode("ascii")  # 7bit: quoted-printable/base64 bodies, RFC 2047 headers
+    assert b"\r\n" in raw
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_non_ascii_subject_and_filename_round_trip(make_message: MessageFactory) -> None:
+    message = make_message(
+        subject="Ihre Rechnung für März — 10 €",
+        attachments=(Attachment("Übersicht März.csv", "text/csv", b"a;b\n1;2\n"),),
+    )
+    raw = to_bytes(build_mime(message))
+    msg = parse(raw)
+
+    assert msg["Subject"] == "Ihre Rechnung für März — 10 €"
+    assert b"=?utf-8?" in raw  # RFC 2047 encoded word
+    attachment = list(msg.iter_attachments())[0]
+    assert attachment.get_filename() == "Übersicht März.csv"
+    assert b"filename*=utf-8''%C3%9Cbersicht%20M%C3%A4rz.csv" in raw  # RFC 2231
+    assert attachment.get_content_type() == "text/csv"
+    assert attachment.get_payload(decode=True) == b"a;b\n1;2\n"
+
+
+def test_only_html_gives_a_single_html_part(make_message: MessageFactory) -> None:
+    msg = parse(to_bytes(build_mime(make_message(text=None, attachments=()))))
+
+    assert msg.get_content_type() == "text/html"
+    assert "<p>Thanks" in msg.get_content()
+
+
+def test_only_text_without_attachments_is_a_single_text_part(make_message: MessageFactory) -> None:
+    msg = parse(to_bytes(build_mime(make_message(html=None, attachments=()))))
+
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content().strip() == "Thanks for your order."
+
+
+def test_several_recipients_are_listed_in_to(make_message: MessageFactory) -> None:
+    message = make_message(to=('"Doe, Jane" <jane@example.com>', "joe@example.com"), cc=())
+    msg = parse(to_bytes(build_mime(message)))
+
+    assert [a.addr_spec for a in msg["To"].addresses] == ["jane@example.com", "joe@example.com"]
+    assert msg["To"].addresses[0].display_name == "Doe, Jane"
+    assert msg["Cc"] is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"subject": "Hello\r\nBcc: victim@example.com"},
+        {"subject": "Hello\nX-Injected: 1"},
+        {"to": ("alice@example.com\r\nBcc: victim@example.com",)},
+        {"cc": ("carol@example.com\n",)},
+        {"bcc": ("bob@example.com\r",)},
+        {"from_addr": "sender@example.com\r\nX-Injected: 1"},
+        {"reply_to": "support@example.com\nX-Injected: 1"},
+        {"headers": (("X-Campaign", "spring\r\nBcc: victim@example.com"),)},
+        {"message_id": "<id@x>\r\nX-Injected: 1"},
+        {"attachments": (Attachment("a\r\n.pdf", "application/pdf", b"x"),)},
+    ],
+)
+def test_line_breaks_anywhere_in_headers_are_refused(
+    make_message: MessageFactory, overrides: dict[str, object]
+) -> None:
+    with pytest.raises(ValueError, match="line break|angle brackets"):
+        build_mime(make_message(**overrides))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (("Bcc", "victim@example.com"),),
+        (("content-type", "text/plain"),),
+        (("Bad Name", "x"),),
+        (("X-Colon:", "x"),),
+    ],
+)
+def test_reserved_or_malformed_extra_headers_are_refused(
+    make_message: MessageFactory, headers: tuple[tuple[str, str], ...]
+) -> None:
+    with pytest.raises(ValueError, match="header"):
+        build_mime(make_message(headers=headers))
+
+
+def test_message_id_without_angle_brackets_is_refused(make_message: MessageFactory) -> None:
+    with pytest.raises(ValueError, match="angle brackets"):
+        build_mime(make_message(message_id="receipt-1@mailroom.test"))
+
+
+def test_invalid_attachment_content_type_is_refused(make_message: MessageFactory) -> None:
+    with pytest.raises(ValueError, match="content type"):
+        build_mime(make_message(attachments=(Attachment("a.bin", "pdf", b"x"),)))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"to": ("josé@example.com",)},
+        {"bcc": ("a@exämple.com",)},
+        {"from_addr": "Zoë <zoë@example.com>"},
+    ],
+)
+def test_non_ascii_mailboxes_are_refused(
+    make_message: MessageFactory, overrides: dict[str, object]
+) -> None:
+    with pytest.raises(ValueError, match="non-ASCII email addresses"):
+        build_mime(make_message(**overrides))
+
+
+def test_non_ascii_display_names_are_encoded(make_message: MessageFactory) -> None:
+    raw = to_bytes(build_mime(make_message(from_addr="Zoë Müller <zoe@example.com>")))
+
+    assert parse(raw)["From"].addresses[0].display_name == "Zoë Müller"
+    assert b"<zoe@example.com>" in raw
