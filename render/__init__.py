@@ -1,0 +1,40 @@
+"""Rendering of emails: plain data in, ``Rendered(subject, html, text)`` out.
+
+Templates run in a Jinja2 sandbox; variable values are data (escaped text, cleaned HTML,
+Draft.js documents, nested templates one level deep); ``finalize`` adds the brand, inlines
+the CSS and derives the text part. Nothing here imports the rest of Mailroom.
+"""
+
+from render.caches import cache_info, clear_caches
+from render.errors import RenderError
+from render.finalize import finalize
+from render.lru import CacheInfo
+from render.source_check import check_template_source
+from render.specs import (
+    BrandSpec,
+    Rendered,
+    TemplateContent,
+    TemplateLookup,
+    TemplateSpec,
+    VariableSpec,
+    VariableType,
+)
+from render.templates import render_inline, render_template
+
+__all__ = [
+    "BrandSpec",
+    "CacheInfo",
+    "RenderError",
+    "Rendered",
+    "TemplateContent",
+    "TemplateLookup",
+    "TemplateSpec",
+    "VariableSpec",
+    "VariableType",
+    "cache_info",
+    "check_template_source",
+    "clear_caches",
+    "finalize",
+    "render_inline",
+    "render_template",
+]

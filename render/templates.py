@@ -1,0 +1,227 @@
+"""Rendering of stored templates and of inline content, nested templates included."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from render.errors import RenderError
+from render.lru import LRU
+from render.sandbox import INLINE, TEMPLATES, environment_for, render_compiled
+from render.specs import Rendered, TemplateContent, TemplateLookup, TemplateSpec
+from render.values import ContextValue, RichValue
+from render.variables import NestedRenderer, check_declared, kind_of, to_context_value
+
+# Bulk sends repeat the same nested blocks (product cards, articles) email after email, and a
+# nested render is pure given its template version, language and variables; see _memo_key.
+NESTED_MEMO = LRU[RichValue](2048)
+NESTED_MEMO_MAX_CHARS = 8_192  # per key and per result: 2048 x 16 KB at worst
+_FLAT_FORMATS = ("text", "html")  # a tuple: an unhashable "format" must not raise here
+
+# Exact types, not isinstance: bool is deliberately left to the general path.
+_PLAIN_SCALARS = frozenset({str, int, float})
+_TAKE_SCALARS = frozenset({"text", "html"})
+
+
+def render_template(
+    spec: TemplateSpec,
+    variables: Mapping[str, Any],
+    *,
+    lang: str | None,
+    lookup: TemplateLookup,
+) -> Rendered:
+    """Render a stored template in ``lang`` (or its master language) with ``variables``."""
+    content_lang, content = select_content(spec, lang)
+    context = resolve_variables(spec, variables, _nested_renderer(lookup, lang))
+    subject = _render_stored(spec, content_lang, "subject", content.subject, context)
+    html = _render_stored(spec, content_lang, "html", content.html, context)
+    text = None
+    if content.text is not None:
+        text = _render_stored(spec, content_lang, "text", content.text, context)
+    return Rendered(one_line(subject), html, text)
+
+
+def render_inline(
+    subject: str,
+    html: str | None,
+    text: str | None,
+    variables: Mapping[str, Any],
+    *,
+    lookup: TemplateLookup | None = None,
+    lang: str | None = None,
+) -> Rendered:
+    """Render inline content of a send request; nothing is declared, so any variable goes.
+
+    Nested template values need ``lookup`` (rendered in ``lang``, else their master language).
+    """
+    nested = _nested_renderer(lookup, lang) if lookup is not None else _no_lookup
+    context: dict[str, ContextValue] = {}
+    for name, value in variables.items():
+        if value is not None:  # JSON null means "no value", as for templates
+            context[name] = to_context_value(name, value, kind_of(name, value), nested)
+    return Rendered(
+        one_line(_render_inline_part("subject", subject, context)),
+        None if html is None else _render_inline_part("html", html, context),
+        None if text is None else _render_inline_part("text", text, context),
+    )
+
+
+def select_content(spec: TemplateSpec, lang: str | None) -> tuple[str, TemplateContent]:
+    """Return the language used and the content for ``lang``: its translation, else master.
+
+    "es-MX" falls back to "es" before the master language.
+    """
+    if lang and lang != spec.lang:
+        for candidate in (lang, lang.split("-", 1)[0]):
+            translation = spec.translations.get(candidate)
+            if translation is not None:
+                return candidate, translation
+    return spec.lang, TemplateContent(spec.subject, spec.html, spec.text)
+
+
+def resolve_variables(
+    spec: TemplateSpec,
+    given: Mapping[str, Any],
+    nested: NestedRenderer,
+    *,
+    may_nest: bool = True,
+) -> dict[str, ContextValue]:
+    """Check ``given`` against the template's declarations and build the render context.
+
+    A string default of an ``html`` variable is markup, since the template's author wrote it
+    (it is still cleaned); a string *given* for one is text.
+    """
+    declared = {variable.name for variable in spec.variables}
+    for name in given:
+        if name not in declared:
+            raise RenderError(f"Variable `{name}` not found in template `{spec.id}`")
+    context: dict[str, ContextValue] = {}
+    for variable in spec.variables:
+        value: Any = given.get(variable.name)
+        if type(value) in _PLAIN_SCALARS and variable.type in _TAKE_SCALARS:
+            context[variable.name] = value  # the common case, without the general checks
+            continue
+        if value is None:
+            value = variable.default
+            if value is None:
+                if variable.required:
+                    raise RenderError(
+                        f"Variable `{variable.name}` is required by template `{spec.id}`"
+                    )
+                continue  # optional and absent: Jinja's Undefined prints nothing
+            if variable.type == "html" and isinstance(value, str):
+                value = {"format": "html", "content": value}
+        if variable.type == "template" and not may_nest:
+            raise _too_deep(variable.name, spec.id)
+        kind = kind_of(variable.name, value)
+        check_declared(variable.name, value, kind, variable.type, spec.id)
+        context[variable.name] = to_context_value(variable.name, value, kind, nested)
+    return context
+
+
+def one_line(subject: str) -> str:
+    """Collapse whitespace, line breaks included: a subject is a single header line."""
+    return " ".join(subject.split())
+
+
+def _nested_renderer(lookup: TemplateLookup, lang: str | None) -> NestedRenderer:
+    def render_nested(name: str, template_id: str, variables: Mapping[str, Any]) -> RichValue:
+        spec = lookup(template_id)
+        if spec is None:
+            raise RenderError(f"Template `{template_id}` not found")
+        # Looked up first even when the result is memoised: the lookup may also decide who
+        # can use which template.
+        key = _memo_key(spec, lang, variables)
+        value = None if key is None else NESTED_MEMO.get(key)
+        if value is None:
+            value = _render_nested(spec, lang, variables)
+            if key is not None and len(value.__html__()) <= NESTED_MEMO_MAX_CHARS:
+                NESTED_MEMO.put(key, value)
+        return value
+
+    return render_nested
+
+
+def _render_nested(spec: TemplateSpec, lang: str | None, variables: Mapping[str, Any]) -> RichValue:
+    content_lang, content = select_content(spec, lang)
+    context = resolve_variables(spec, variables, _nesting_refused(spec.id), may_nest=False)
+    html = _render_stored(spec, content_lang, "html", content.html, context)
+    text_source = content.text
+    if text_source is None:
+        return RichValue(html)  # its text, if a plain part wants it, comes from the HTML
+    # Most parents have no text part of their own, so the child's is rendered on demand.
+    return RichValue(html, lambda: _render_stored(spec, content_lang, "text", text_source, context))
+
+
+def _memo_key(
+    spec: TemplateSpec, lang: str | None, variables: Mapping[str, Any]
+) -> Hashable | None:
+    """Return a key for a nested render, or None when its variables are not worth keeping.
+
+    Only flat values qualify (scalars, text and html formats) and only up to a size, which
+    bounds the memo's memory. Types are part of the key: 1, 1.0 and true print differently.
+    """
+    frozen: list[Hashable] = []
+    size = 0
+    for name, value in variables.items():
+        value_type = type(value)
+        if value_type is str:
+            size += len(value)
+            frozen.append((name, value))
+        elif value_type is int or value_type is float or value_type is bool or value is None:
+            frozen.append((name, value_type, value))
+        elif (
+            value_type is dict
+            and len(value) == 2
+            and value.get("format") in _FLAT_FORMATS
+            and type(value.get("content")) is str
+        ):
+            size += len(value["content"])
+            frozen.append((name, value["format"], value["content"]))
+        else:
+            return None
+    if size > NESTED_MEMO_MAX_CHARS:
+        return None
+    # (id, version) stand for the content, as for the compiled-template cache.
+    return (spec.id, spec.version, lang, tuple(frozen))
+
+
+def _nesting_refused(template_id: str) -> NestedRenderer:
+    def refuse(name: str, nested_id: str, variables: Mapping[str, Any]) -> RichValue:
+        raise _too_deep(name, template_id)
+
+    return refuse
+
+
+def _too_deep(name: str, template_id: str) -> RenderError:
+    return RenderError(
+        f"Variable `{name}` of nested template `{template_id}` holds a template: "
+        "templates nest one level only"
+    )
+
+
+def _no_lookup(name: str, template_id: str, variables: Mapping[str, Any]) -> RichValue:
+    raise RenderError(
+        f"Variable `{name}` holds a nested template, but no template lookup is available"
+    )
+
+
+def _render_stored(
+    spec: TemplateSpec, lang: str, part: str, source: str, context: Mapping[str, Any]
+) -> str:
+    if "{" not in source:  # no Jinja syntax at all: nothing to compile or render
+        return source
+    template = TEMPLATES.get(
+        (spec.id, spec.version, lang, part), source, environment_for(part),
+        f"template `{spec.id}` {part}",
+    )  # fmt: skip
+    return render_compiled(template, context, f"Template `{spec.id}`", part)
+
+
+def _render_inline_part(part: str, source: str, context: Mapping[str, Any]) -> str:
+    if "{" not in source:
+        return source
+    key = (hashlib.sha256(source.encode()).hexdigest(), part)
+    template = INLINE.get(key, source, environment_for(part), f"inline {part}")
+    return render_compiled(template, context, "Inline content", part)

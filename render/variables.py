@@ -1,0 +1,136 @@
+"""Request values (JSON data) turned into what a template sees, checked against declared types.
+
+Values are data and never templates: nothing here compiles or evaluates them, so "{{ 7*7 }}"
+inside a value is printed as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from render.draft import DraftError, draft_to_html
+from render.errors import RenderError
+from render.html_clean import clean_html
+from render.specs import VariableType
+from render.values import ContextValue, RichList, RichValue, Scalar
+
+# Renders a nested template value: (variable name, template id, its variables) -> its HTML.
+NestedRenderer = Callable[[str, str, Mapping[str, Any]], RichValue]
+
+Kind = Literal["scalar", "text", "html", "draft", "template", "array"]
+
+# Which value shapes each declared type takes.
+ACCEPTS: Mapping[VariableType, frozenset[Kind]] = {
+    "text": frozenset({"scalar", "text"}),
+    # A plain string for an html variable is text and gets escaped; only {"format": "html"}
+    # inserts markup, so a caller can never turn escaping off by accident.
+    "html": frozenset({"scalar", "text", "html"}),
+    "draft": frozenset({"draft"}),
+    "template": frozenset({"template", "array"}),
+}
+
+_EXPECTED: Mapping[VariableType, str] = {
+    "text": 'a string, a number or {"format": "text", "content": ...}',
+    "html": '{"format": "html", "content": ...} or a string',
+    "draft": '{"format": "draft", "content": {"blocks": [...], "entityMap": {...}}}',
+    "template": '{"templateId": ..., "variables": {...}} or an array of them',
+}
+
+_FORMAT_KEYS = frozenset({"format", "content"})
+_TEMPLATE_KEYS = frozenset({"templateId", "variables"})
+
+
+def kind_of(name: str, value: object) -> Kind:
+    """Classify a JSON value by shape; anything unrecognised is a RenderError."""
+    if isinstance(value, str | int | float):  # bool is an int: JSON true/false are scalars
+        return "scalar"
+    if isinstance(value, list | tuple):
+        return "array"
+    # type() first: JSON gives plain dicts, and the ABC check of Mapping is slow for the
+    # hundreds of nested values an email can hold.
+    if type(value) is dict or isinstance(value, Mapping):
+        if "templateId" in value and value.keys() <= _TEMPLATE_KEYS:
+            return "template"
+        if "format" in value and value.keys() <= _FORMAT_KEYS:
+            fmt = value["format"]
+            if fmt in ("text", "html", "draft"):
+                if "content" not in value:
+                    raise RenderError(f"Variable `{name}` has a format but no content")
+                return fmt  # type: ignore[no-any-return]
+            raise RenderError(
+                f"Variable `{name}` has an unknown format `{fmt}` (use text, html or draft)"
+            )
+    raise RenderError(f"Variable `{name}` has a value of an unsupported shape")
+
+
+def check_declared(
+    name: str, value: Any, kind: Kind, declared: VariableType, template_id: str
+) -> None:
+    """Raise a RenderError unless ``value`` (of ``kind``) fits a variable of type ``declared``."""
+    fits = kind in ACCEPTS[declared]
+    if fits and kind == "array":
+        fits = all(_is_template(item) for item in value)
+    if not fits:
+        raise RenderError(
+            f"Variable `{name}` of template `{template_id}` has type `{declared}` "
+            f"and takes {_EXPECTED[declared]}"
+        )
+
+
+def to_context_value(name: str, value: Any, kind: Kind, nested: NestedRenderer) -> ContextValue:
+    """Turn one value of a known ``kind`` into what the template sees."""
+    if kind == "scalar":
+        return value  # type: ignore[no-any-return]
+    if kind == "text":
+        return _text_content(name, value["content"])
+    if kind == "html":
+        content = value["content"]
+        if not isinstance(content, str):
+            raise RenderError(f"Variable `{name}` has html content that is not a string")
+        return RichValue(clean_html(content))
+    if kind == "draft":
+        try:
+            return RichValue(draft_to_html(value["content"]))
+        except DraftError as err:
+            raise RenderError(
+                f"Variable `{name}` holds an invalid Draft.js document: {err.detail}"
+            ) from err
+    if kind == "template":
+        return _nested_template(name, value, nested)
+    return _array(name, value, nested)
+
+
+def _text_content(name: str, content: object) -> Scalar:
+    if isinstance(content, str | int | float):
+        return content
+    raise RenderError(f"Variable `{name}` has text content that is not a string or a number")
+
+
+def _nested_template(name: str, value: Mapping[str, Any], nested: NestedRenderer) -> RichValue:
+    template_id = value["templateId"]
+    variables = value.get("variables") or {}
+    if type(template_id) is not str or not (
+        type(variables) is dict or isinstance(variables, Mapping)
+    ):
+        raise RenderError(
+            f"Variable `{name}` needs a string `templateId` and an object `variables`"
+        )
+    return nested(name, template_id, variables)
+
+
+def _is_template(value: object) -> bool:
+    return (type(value) is dict or isinstance(value, Mapping)) and "templateId" in value
+
+
+def _array(name: str, items: Sequence[Any], nested: NestedRenderer) -> RichList:
+    values: list[Scalar | RichValue] = []
+    for item in items:
+        if type(item) is dict and "templateId" in item and item.keys() <= _TEMPLATE_KEYS:
+            values.append(_nested_template(name, item, nested))  # the usual array, fast
+            continue
+        kind = kind_of(name, item)
+        if kind == "array":
+            raise RenderError(f"Variable `{name}` holds an array inside an array")
+        values.append(to_context_value(name, item, kind, nested))
+    return RichList(values)
