@@ -1,0 +1,85 @@
+"""Celery settings, lowercase, read from the environment through mailroom.config.
+
+Why these values (see docs/reliability.md):
+- acks_late + reject_on_worker_lost: a task is acknowledged only after it ran, so a killed
+  worker's task is redelivered; every task is idempotent (it claims its row) so that is safe.
+- prefetch 1 and the prefork pool: the threads pool acknowledges late-acked AMQP messages late
+  in current releases, and a large prefetch strands messages on a dead worker.
+- publisher confirms on AMQP: `apply_async` returns only once the broker has the message.
+- results ignored: an email's status lives in our database, not in a result backend.
+"""
+
+from __future__ import annotations
+
+from kombu.entity import Exchange as _Exchange
+from kombu.entity import Queue as _Queue
+
+from mailroom.config import get_settings as _get_settings
+
+_settings = _get_settings()
+
+broker_url = _settings.broker_url
+broker_connection_retry_on_startup = True
+broker_connection_timeout = _settings.publish_timeout_seconds
+broker_heartbeat = 30
+
+if broker_url.startswith("filesystem"):
+    _folder = _settings.var_dir / "broker"
+    broker_transport_options = {
+        "data_folder_in": str(_folder / "queue"),
+        "data_folder_out": str(_folder / "queue"),
+        "control_folder": str(_folder / "control"),
+        "processed_folder": str(_folder / "processed"),
+        "store_processed": False,
+    }
+else:
+    broker_transport_options = {"confirm_publish": True}
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+task_ignore_result = True
+result_backend = None
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_pool = "prefork"
+worker_max_tasks_per_child = 10_000
+task_default_delivery_mode = "persistent"
+
+_queue_arguments = {"x-queue-type": "quorum"} if _settings.queue_type == "quorum" else None
+task_default_queue = _settings.queue_name
+task_default_exchange = _settings.queue_name
+task_default_routing_key = _settings.queue_name
+task_queues = (
+    _Queue(  # type: ignore[no-untyped-call]
+        _settings.queue_name,
+        _Exchange(_settings.queue_name, type="direct", durable=True),  # type: ignore[no-untyped-call]
+        routing_key=_settings.queue_name,
+        durable=True,
+        queue_arguments=_queue_arguments,
+    ),
+)
+
+# A publish that cannot reach the broker gives up quickly: the API answers 503 and the sweeper
+# publishes the email later.
+task_publish_retry = True
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+
+# Flower shows tasks from these events.
+worker_send_task_events = True
+task_send_sent_event = True
+
+beat_schedule = {
+    "mailroom-sweep": {
+        "task": "mailroom.sweep",
+        "schedule": _settings.sweep_interval_seconds,
+    }
+}
+beat_schedule_filename = str(_settings.var_dir / "celerybeat-schedule")

@@ -1,0 +1,1 @@
+"""Celery workers: the per-email pipeline, the sweeper, and what they hold per process."""

@@ -1,0 +1,31 @@
+"""The Celery application, configured by the root `celeryconfig` module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+celery_app = Celery("mailroom")
+celery_app.config_from_object("celeryconfig")
+# Task modules register themselves on import.
+celery_app.conf.imports = ("tasks.pipeline", "tasks.sweeper")
+
+
+@celery_app.on_after_configure.connect
+def _ensure_broker_folders(sender: Celery, **_: Any) -> None:
+    """The filesystem transport needs its folders before the first publish."""
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
+        if key in options:
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@worker_process_init.connect
+def _reset_after_fork(**_: Any) -> None:
+    """A forked pool process must not share the parent's database connections or sockets."""
+    from tasks import runtime
+
+    runtime.reset()

@@ -1,0 +1,289 @@
+"""The pipeline's database writes: each step claims its row with a conditional UPDATE.
+
+Every function takes an open session and leaves committing to the caller, so a step's status
+change and its event land in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    Email,
+    EmailEvent,
+    EmailStatus,
+    EventType,
+    SendAttempt,
+    utcnow,
+)
+
+
+def add_event(
+    session: Session,
+    email_id: uuid.UUID,
+    type_: EventType | str,
+    *,
+    detail: Any = None,
+    recipient: str | None = None,
+    provider: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Append one event to the email's history."""
+    session.add(
+        EmailEvent(
+            email_id=email_id,
+            type=str(type_),
+            detail=detail,
+            recipient=recipient,
+            provider=provider,
+            at=at or utcnow(),
+        )
+    )
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def transition(
+    session: Session,
+    email_id: uuid.UUID,
+    *,
+    expected: Iterable[EmailStatus],
+    values: dict[str, Any],
+    extra_where: Sequence[Any] = (),
+) -> bool:
+    """Compare-and-set: apply `values` only while the email is in one of `expected` states."""
+    stmt = (
+        update(Email)
+        .where(Email.id == email_id, Email.status.in_(list(expected)), *extra_where)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(session.execute(stmt)) == 1
+
+
+def fail(session: Session, email_id: uuid.UUID, reason: str) -> bool:
+    """Move a not-yet-final email to `failed`, recording why."""
+    changed = transition(
+        session,
+        email_id,
+        expected=set(EmailStatus) - FINAL_STATUSES,
+        values={"status": EmailStatus.FAILED, "last_error": reason, "claim_token": None},
+    )
+    if changed:
+        add_event(session, email_id, EventType.FAILED, detail=reason)
+    return changed
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to call providers for one email, held until `token` is released."""
+
+    email_id: uuid.UUID
+    token: uuid.UUID
+    tries: int
+    reclaimed: bool
+
+
+def claim_for_send(session: Session, email_id: uuid.UUID, lease: timedelta) -> Claim | None:
+    """Take the send claim: from `rendered`, or from `sending` whose holder's lease ran out.
+
+    A lease that ran out means a worker died while it held the claim, possibly after a provider
+    accepted the message: sending again may duplicate it, and the `reclaimed` event says so.
+    """
+    row = session.execute(
+        select(Email.status, Email.claimed_at, Email.send_tries, Email.attachment_manifest).where(
+            Email.id == email_id
+        )
+    ).one_or_none()
+    if row is None or row.attachment_manifest is None:
+        return None
+    now = utcnow()
+    token = uuid.uuid4()
+    values = {
+        "status": EmailStatus.SENDING,
+        "claim_token": token,
+        "claimed_at": now,
+        "enqueued_at": now,
+        "send_tries": Email.send_tries + 1,
+    }
+    if row.status == EmailStatus.RENDERED:
+        if not transition(session, email_id, expected=[EmailStatus.RENDERED], values=values):
+            return None
+        add_event(session, email_id, EventType.SENDING, detail={"try": row.send_tries + 1})
+        return Claim(email_id, token, row.send_tries + 1, reclaimed=False)
+    if row.status == EmailStatus.SENDING and row.claimed_at and row.claimed_at < now - lease:
+        if not transition(
+            session,
+            email_id,
+            expected=[EmailStatus.SENDING],
+            values=values,
+            extra_where=[Email.claimed_at == row.claimed_at],
+        ):
+            return None
+        add_event(
+            session,
+            email_id,
+            EventType.RECLAIMED,
+            detail="the previous send claim expired (its worker died); "
+            "a provider may already have accepted this message",
+        )
+        return Claim(email_id, token, row.send_tries + 1, reclaimed=True)
+    return None
+
+
+def release_claim(
+    session: Session,
+    claim: Claim,
+    *,
+    retry_at: datetime,
+    pinned_provider: str | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Give the claim back so a later try can take it; the sweeper waits until `retry_at`."""
+    values: dict[str, Any] = {
+        "status": EmailStatus.RENDERED,
+        "claim_token": None,
+        "enqueued_at": retry_at,
+        "last_error": reason,
+    }
+    if pinned_provider is not None:
+        values["pinned_provider"] = pinned_provider
+    return transition(
+        session,
+        claim.email_id,
+        expected=[EmailStatus.SENDING],
+        values=values,
+        extra_where=[Email.claim_token == claim.token],
+    )
+
+
+def record_attempts(session: Session, email_id: uuid.UUID, attempts: Iterable[Any]) -> None:
+    """Store every provider attempt of one failover walk."""
+    for attempt in attempts:
+        session.add(
+            SendAttempt(
+                email_id=email_id,
+                provider=attempt.provider,
+                outcome=attempt.outcome,
+                error_kind=attempt.kind,
+                error=attempt.error,
+                at=attempt.at,
+                duration_ms=round(attempt.duration_seconds * 1000, 3),
+            )
+        )
+
+
+def mark_sent(
+    session: Session,
+    claim: Claim,
+    *,
+    provider: str,
+    provider_message_id: str,
+    rejected: dict[str, str],
+) -> None:
+    """Record a provider's acceptance; rejected recipients become events of their own."""
+    values = {
+        "status": EmailStatus.SENT,
+        "provider": provider,
+        "provider_message_id": provider_message_id,
+        "claim_token": None,
+        "pinned_provider": None,
+        "last_error": None,
+    }
+    held = transition(
+        session,
+        claim.email_id,
+        expected=[EmailStatus.SENDING],
+        values=values,
+        extra_where=[Email.claim_token == claim.token],
+    )
+    detail: dict[str, Any] = {"providerMessageId": provider_message_id}
+    if not held:
+        # Our lease ran out mid-send and another worker reclaimed the row: this acceptance is
+        # a second copy. Keep the record truthful, and still end the email if nobody else did.
+        detail["duplicate"] = "the send claim was lost before this acceptance was recorded"
+        transition(session, claim.email_id, expected=IN_FLIGHT_STATUSES, values=values)
+    add_event(session, claim.email_id, EventType.SENT, provider=provider, detail=detail)
+    for address, reason in rejected.items():
+        add_event(
+            session,
+            claim.email_id,
+            EventType.RECIPIENT_REJECTED,
+            recipient=address,
+            provider=provider,
+            detail=reason,
+        )
+
+
+def stale_in_flight(session: Session, lease: timedelta, limit: int) -> list[uuid.UUID]:
+    """Emails the pipeline should have finished with by now: published a lease ago or never."""
+    cutoff = utcnow() - lease
+    rows = session.scalars(
+        select(Email.id)
+        .where(
+            Email.status.in_(list(IN_FLIGHT_STATUSES)),
+            or_(Email.enqueued_at.is_(None), Email.enqueued_at < cutoff),
+        )
+        .order_by(Email.created_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def release_due_scheduled(session: Session, limit: int) -> list[uuid.UUID]:
+    """Move scheduled emails whose time has come to `queued`; the ids to publish."""
+    now = utcnow()
+    due = session.scalars(
+        select(Email.id)
+        .where(Email.status == EmailStatus.SCHEDULED, Email.send_at <= now)
+        .order_by(Email.send_at)
+        .limit(limit)
+    )
+    released = []
+    for email_id in due:
+        if transition(
+            session,
+            email_id,
+            expected=[EmailStatus.SCHEDULED],
+            values={"status": EmailStatus.QUEUED, "enqueued_at": now},
+        ):
+            add_event(session, email_id, EventType.QUEUED, detail="scheduled time reached")
+            released.append(email_id)
+    return released
+
+
+def mark_requeued(session: Session, email_id: uuid.UUID, lease: timedelta) -> bool:
+    """Stamp a stale email as published now, unless another sweeper got there first."""
+    cutoff = utcnow() - lease
+    changed = transition(
+        session,
+        email_id,
+        expected=IN_FLIGHT_STATUSES,
+        values={"enqueued_at": utcnow()},
+        extra_where=[or_(Email.enqueued_at.is_(None), Email.enqueued_at < cutoff)],
+    )
+    if changed:
+        add_event(session, email_id, EventType.REQUEUED, detail="re-published by the sweeper")
+    return changed
+
+
+def forget_publish(session: Session, email_ids: Iterable[uuid.UUID]) -> None:
+    """After a failed publish: make the emails due for the sweeper's next run at once."""
+    session.execute(
+        update(Email)
+        .where(Email.id.in_(list(email_ids)), Email.status.in_(list(IN_FLIGHT_STATUSES)))
+        .values(enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,286 @@
+"""The per-email chain: render → fetch_attachments → send → record_status.
+
+Each task takes the email id only, claims its row with a conditional UPDATE before working and
+writes its event in the same transaction, so a redelivered or duplicated task does nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from celery import Task, chain
+from kombu.exceptions import KombuError
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, selectinload
+
+from models import FINAL_STATUSES, Email, EmailStatus, EventType, utcnow
+from providers.failover import FailoverOutcome
+from render import Rendered, RenderError, finalize
+from storage import StorageError
+from tasks import email_store, runtime
+from tasks.app import celery_app
+from tasks.attachments import AttachmentsRefused, build_manifest
+from tasks.message import build_outbound
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class PublishError(Exception):
+    """The broker did not take the chain; the emails stay in the database for the sweeper."""
+
+
+class PipelineTask(Task):  # type: ignore[misc]
+    """Retries unexpected errors with backoff, then fails the email instead of stranding it."""
+
+    autoretry_for = (Exception,)
+    max_retries = 4
+    retry_backoff = 2
+    retry_backoff_max = 120
+    retry_jitter = True
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """The retry budget is spent: the email ends `failed` with the reason."""
+        email_id = uuid.UUID(str(args[0]))
+        log.error("task %s gave up on email %s: %r", self.name, email_id, exc)
+        try:
+            with runtime.transaction() as session:
+                email_store.fail(session, email_id, f"{self.name} failed: {exc!r}"[:2000])
+        except DBAPIError:
+            log.exception("could not mark email %s failed; the sweeper will retry it", email_id)
+
+
+def _task(name: str) -> Callable[[Callable[..., T]], Any]:
+    return celery_app.task(name=name, base=PipelineTask, bind=True)  # type: ignore[no-any-return]
+
+
+@_task("mailroom.render")
+def render(self: Task, email_id: str) -> None:
+    """Finish the content the API rendered: brand wrapping, CSS inlining, the text part."""
+    eid = uuid.UUID(email_id)
+    with runtime.transaction() as session:
+        email = session.get(Email, eid)
+        if email is None or email.status != EmailStatus.QUEUED:
+            return
+        try:
+            final = finalize(
+                Rendered(subject=email.subject, html=email.html, text=email.text),
+                brand=None,
+                brand_styles=email.brand_styles,
+                custom_style=email.custom_style,
+            )
+        except RenderError as err:
+            email_store.fail(session, eid, err.message)
+            return
+        if email_store.transition(
+            session,
+            eid,
+            expected=[EmailStatus.QUEUED],
+            values={
+                "subject": final.subject,
+                "html": final.html,
+                "text": final.text,
+                "status": EmailStatus.RENDERED,
+            },
+        ):
+            email_store.add_event(session, eid, EventType.RENDERED)
+
+
+@_task("mailroom.fetch_attachments")
+def fetch_attachments(self: Task, email_id: str) -> None:
+    """Check every attachment exists and fits the size limit; record what will be attached."""
+    eid = uuid.UUID(email_id)
+    rt = runtime.get()
+    with runtime.transaction() as session:
+        email = session.get(Email, eid)
+        if email is None or email.status != EmailStatus.RENDERED:
+            return
+        if email.attachment_manifest is not None:
+            return
+        try:
+            manifest = build_manifest(
+                rt.storage, email.attachment_keys or [], rt.settings.max_attachments_bytes
+            )
+        except AttachmentsRefused as err:
+            email_store.fail(session, eid, str(err))
+            return
+        changed = session.execute(
+            update(Email)
+            .where(Email.id == eid, Email.attachment_manifest.is_(None))
+            .values(attachment_manifest=manifest, updated_at=utcnow())
+        )
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            email_store.add_event(
+                session,
+                eid,
+                EventType.ATTACHMENTS_READY,
+                detail={"count": len(manifest), "bytes": sum(m["size"] for m in manifest)},
+            )
+
+
+def _backoff(tries: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: spreads retries of many emails after one outage."""
+    delay = min(cap, base * 2 ** max(0, tries - 1))
+    return random.uniform(delay / 2, delay)
+
+
+def _with_db_retries(work: Callable[[Session], T], *, attempts: int = 8) -> T:
+    """Run `work` in a transaction, retrying while the database is unreachable.
+
+    Used once a provider has accepted the message: failing to record that would turn a crash
+    into a duplicate send, so it is worth waiting for the database to come back.
+    """
+    for n in range(attempts):
+        try:
+            with runtime.transaction() as session:
+                return work(session)
+        except OperationalError:
+            if n == attempts - 1:
+                raise
+            log.warning("database unavailable while recording a send; retrying", exc_info=True)
+            time.sleep(min(8.0, 0.25 * 2**n))
+    raise AssertionError("unreachable")
+
+
+@_task("mailroom.send")
+def send(self: Task, email_id: str) -> None:
+    """Claim the email, walk the providers in order, record every attempt and the outcome."""
+    eid = uuid.UUID(email_id)
+    rt = runtime.get()
+    with runtime.transaction() as session:
+        claim = email_store.claim_for_send(session, eid, rt.lease)
+    if claim is None:
+        return
+    try:
+        with rt.sessions() as session:
+            email = session.scalars(
+                select(Email).where(Email.id == eid).options(selectinload(Email.tag_rows))
+            ).one()
+            message = build_outbound(email, rt.storage)
+            pinned = email.pinned_provider
+    except (StorageError, DBAPIError) as err:
+        # Nothing reached a provider: give the claim back and let the retry take it again.
+        with runtime.transaction() as session:
+            email_store.release_claim(session, claim, retry_at=utcnow(), reason=repr(err))
+        raise
+    if pinned is not None and pinned not in {p.name for p in rt.sender.providers}:
+        # The provider that may hold this message was removed from EMAIL_PROVIDERS: the
+        # operator chose to stop using it, so walk the others and say a copy may exist.
+        with runtime.transaction() as session:
+            email_store.add_event(
+                session,
+                eid,
+                EventType.UNPINNED,
+                provider=pinned,
+                detail="the provider of an earlier ambiguous attempt is no longer configured; "
+                "sending through the others may deliver a second copy",
+            )
+        pinned = None
+    outcome = rt.sender.send(message, only=pinned)
+    countdown = _with_db_retries(lambda s: _record_outcome(s, claim, outcome, rt.settings))
+    if countdown is not None:
+        raise self.retry(countdown=countdown, max_retries=None)
+
+
+def _record_outcome(
+    session: Session, claim: email_store.Claim, outcome: FailoverOutcome, settings: Any
+) -> float | None:
+    """Write the attempts and the verdict; the countdown to a retry, or None when done."""
+    email_store.record_attempts(session, claim.email_id, outcome.attempts)
+    if outcome.verdict == "sent" and outcome.result is not None:
+        email_store.mark_sent(
+            session,
+            claim,
+            provider=outcome.result.provider,
+            provider_message_id=outcome.result.message_id,
+            rejected=dict(outcome.result.rejected),
+        )
+        return None
+    reason = outcome.error or "every provider failed"
+    if outcome.verdict == "rejected":
+        email_store.fail(session, claim.email_id, reason)
+        return None
+    if claim.tries > settings.send_max_retries:
+        email_store.fail(session, claim.email_id, f"gave up after {claim.tries} tries: {reason}")
+        return None
+    countdown = _backoff(
+        claim.tries, settings.retry_backoff_seconds, settings.retry_backoff_max_seconds
+    )
+    retry_at = utcnow() + timedelta(seconds=countdown)
+    ambiguous = outcome.verdict == "ambiguous"
+    email_store.release_claim(
+        session,
+        claim,
+        retry_at=retry_at,
+        pinned_provider=outcome.ambiguous_provider if ambiguous else None,
+        reason=reason,
+    )
+    email_store.add_event(
+        session,
+        claim.email_id,
+        EventType.AMBIGUOUS if ambiguous else EventType.RETRY,
+        provider=outcome.ambiguous_provider,
+        detail={"reason": reason, "retryAt": retry_at.isoformat(), "try": claim.tries},
+    )
+    return countdown
+
+
+@_task("mailroom.record_status")
+def record_status(self: Task, email_id: str) -> None:
+    """Write the outcome record once per final status (the hook for callbacks and metrics)."""
+    eid = uuid.UUID(email_id)
+    with runtime.transaction() as session:
+        email = session.get(Email, eid)
+        if email is None or email.status not in FINAL_STATUSES:
+            return
+        if email.recorded_status == email.status.value:
+            return
+        if email_store.transition(
+            session,
+            eid,
+            expected=[email.status],
+            values={"recorded_status": email.status.value},
+        ):
+            email_store.add_event(
+                session,
+                eid,
+                EventType.RECORDED,
+                provider=email.provider,
+                detail={"status": email.status.value, "tries": email.send_tries},
+            )
+    log.info("email %s recorded as %s", eid, email.status.value)
+
+
+def email_chain(email_id: uuid.UUID | str) -> Any:
+    """The chain of the four pipeline tasks for one email (for inspection and tests)."""
+    eid = str(email_id)
+    return chain(render.si(eid), fetch_attachments.si(eid), send.si(eid), record_status.si(eid))
+
+
+def enqueue(email_ids: Iterable[uuid.UUID | str]) -> None:
+    """Publish one chain per email, after their rows are committed, over one producer.
+
+    The chain travels inside the first task's message (Celery's protocol 2 `chain` option), so
+    publishing an email is one broker round-trip, confirmed by the broker on AMQP. A broker
+    failure raises `PublishError`; the rows stay in the database for the sweeper.
+    """
+    ids = [str(eid) for eid in email_ids]
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for eid in ids:
+                rest = [record_status.si(eid), send.si(eid), fetch_attachments.si(eid)]
+                render.apply_async((eid,), producer=producer, chain=rest)
+    except (KombuError, OSError) as err:
+        log.warning("publish failed for %d emails: %r", len(ids), err)
+        raise PublishError(str(err)) from err

@@ -1,0 +1,47 @@
+"""The sweeper: re-publishes emails the pipeline should have finished with by now.
+
+A lost publish (the API died between its commit and the broker), a worker killed while holding
+a claim, or a retry whose message vanished with a broker all leave a row in a non-final state;
+the sweeper finds rows whose lease ran out and publishes their chain again. Every task claims
+its row, so a chain published twice does its work once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from tasks import email_store, runtime
+from tasks.app import celery_app
+from tasks.pipeline import PublishError, enqueue
+
+log = logging.getLogger(__name__)
+
+
+def sweep(limit: int = 1000) -> int:
+    """Re-publish stale in-flight emails and release due scheduled ones; how many."""
+    rt = runtime.get()
+    with runtime.transaction() as session:
+        stale = email_store.stale_in_flight(session, rt.lease, limit)
+        due: list[uuid.UUID] = [
+            eid for eid in stale if email_store.mark_requeued(session, eid, rt.lease)
+        ]
+        # Scheduled emails are released here rather than by a Celery eta: a countdown held in
+        # a worker's memory is lost with the worker, a row in the database is not.
+        due += email_store.release_due_scheduled(session, limit)
+    if not due:
+        return 0
+    try:
+        enqueue(due)
+    except PublishError:
+        with runtime.transaction() as session:
+            email_store.forget_publish(session, due)
+        raise
+    log.info("sweeper re-published %d emails", len(due))
+    return len(due)
+
+
+@celery_app.task(name="mailroom.sweep", ignore_result=True)
+def sweep_task() -> int:
+    """Beat entry point of the sweeper."""
+    return sweep()
