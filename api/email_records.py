@@ -1,0 +1,66 @@
+"""Turning a validated send request into stored rows, and stored rows into answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.addresses import bare_address
+from models import Email, EmailRecipient, EmailStatus, EmailTag, EventType, utcnow
+from models.email_event import EmailEvent
+from render import Rendered
+
+
+def message_id_for(email_id: uuid.UUID, from_addr: str) -> str:
+    """A Message-ID fixed at acceptance, so every attempt on every provider carries the same."""
+    domain = bare_address(from_addr).rpartition("@")[2] or "mailroom.invalid"
+    return f"<{email_id}@{domain}>"
+
+
+def create_email(session: Session, request: dict[str, Any], rendered: Rendered) -> Email:
+    """Add the email, its recipients, tags and first event to the session (not committed)."""
+    email_id = uuid.uuid4()
+    send_at: datetime | None = request.get("send_at")
+    scheduled = send_at is not None and send_at > utcnow()
+    email = Email(
+        id=email_id,
+        status=EmailStatus.SCHEDULED if scheduled else EmailStatus.QUEUED,
+        from_addr=request["from_addr"],
+        to_addrs=request["to"],
+        cc_addrs=request.get("cc", []),
+        bcc_addrs=request.get("bcc", []),
+        reply_to=request.get("reply_to"),
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        template_id=request.get("template_id"),
+        lang=request.get("lang"),
+        variables=request.get("variables", {}),
+        attachment_keys=request.get("attachments", []),
+        headers=request.get("headers", {}),
+        brand_styles=request.get("brand_styles", False),
+        custom_style=request.get("custom_style"),
+        message_id=message_id_for(email_id, request["from_addr"]),
+        send_at=send_at,
+        enqueued_at=None if scheduled else utcnow(),
+    )
+    seen: set[tuple[str, str]] = set()
+    for kind in ("to", "cc", "bcc"):
+        for formatted in request.get(kind, []):
+            pair = (bare_address(formatted), kind)
+            if pair not in seen:
+                seen.add(pair)
+                email.recipients.append(EmailRecipient(address=pair[0], kind=kind))
+    for position, tag in enumerate(dict.fromkeys(request.get("tags", []))):
+        email.tag_rows.append(EmailTag(tag=tag, position=position))
+    email.events.append(
+        EmailEvent(
+            type=EventType.ACCEPTED,
+            detail={"scheduledFor": send_at.isoformat()} if scheduled and send_at else None,
+        )
+    )
+    session.add(email)
+    return email

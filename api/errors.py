@@ -1,0 +1,138 @@
+"""The contract's error envelope, and the one handler that produces it for every error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# HTTP status -> the contract's `message` category.
+CATEGORIES = {
+    400: "invalid request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    409: "conflict",
+    413: "payload too large",
+    415: "invalid request",
+    422: "invalid request",
+    429: "too many requests",
+    500: "server error",
+    503: "service unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answer: the HTTP status and the precise reason a client reads."""
+
+    status = 400
+
+    def __init__(self, reason: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+
+
+def envelope_error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    """`{"status": "error", "message": <category>, "error": <reason>}` with `status`."""
+    category = CATEGORIES.get(status, "server error" if status >= 500 else "invalid request")
+    response = jsonify({"status": "error", "message": category, "error": reason})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def format_validation_messages(messages: Any, path: str = "") -> list[str]:
+    """Flatten marshmallow's nested messages into readable sentences.
+
+    Our own validators write whole sentences naming the value in backticks (the contract's
+    texts); those are kept as they are. Marshmallow's generic ones get the field name in front.
+    """
+    if isinstance(messages, str):
+        return [messages if "`" in messages or not path else f"`{path}`: {messages}"]
+    if isinstance(messages, list):
+        return [line for item in messages for line in format_validation_messages(item, path)]
+    if isinstance(messages, dict):
+        lines: list[str] = []
+        for key, value in messages.items():
+            # webargs nests everything under the location ("json", "query"); drop that level.
+            if key in {"json", "query", "form", "files", "headers", "view_args"} and not path:
+                sub = ""
+            elif key == "_schema":
+                sub = path
+            else:
+                sub = f"{path}.{key}" if path else str(key)
+            lines.extend(format_validation_messages(value, sub))
+        return lines
+    return [str(messages)]
+
+
+def _handle_api_error(err: ApiError) -> Response:
+    return envelope_error(err.status, err.reason, err.headers)
+
+
+def _handle_http_exception(err: HTTPException) -> Response:
+    status = err.code or 500
+    data = getattr(err, "data", None) or {}
+    if "messages" in data:
+        reason = "; ".join(format_validation_messages(data["messages"])) or "invalid request"
+        status = 400
+    elif status == 404:
+        reason = "no such endpoint"
+    elif status == 405:
+        reason = "method not allowed for this endpoint"
+    else:
+        reason = err.description or err.name
+    headers = {}
+    if status == 405 and err.get_response().headers.get("Allow"):
+        headers["Allow"] = err.get_response().headers["Allow"]
+    return envelope_error(status, reason, headers)
+
+
+def _handle_database_down(err: OperationalError) -> Response:
+    log.warning("database unavailable: %s", err.orig)
+    return envelope_error(503, "database unavailable")
+
+
+def _handle_unexpected(err: Exception) -> Response:
+    log.exception("unhandled error")
+    return envelope_error(500, "internal error; it has been logged")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error, expected or not, answers in the envelope: never HTML, never a trace."""
+    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(OperationalError, _handle_database_down)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,71 @@
+"""API keys: creation, and checking a presented key in constant time.
+
+A key reads `mr_<prefix>_<secret>`. The prefix finds the row; only a SHA-256 of the secret is
+stored. The secret is 32 random bytes, so a fast hash is enough (no password stretching needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import SCOPES, ApiKey, utcnow
+
+KEY_PREFIX = "mr_"
+# last_used_at is written at most this often, so reads do not turn into writes under load.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class InvalidScopes(ValueError):
+    """Scopes outside the known set."""
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_scopes(raw: str | Iterable[str]) -> list[str]:
+    """`send,read` or a list -> validated, de-duplicated scopes in the order given."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    scopes = list(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise InvalidScopes(
+            f"unknown scopes {', '.join(unknown) or '(none given)'}; known: {', '.join(SCOPES)}"
+        )
+    return scopes
+
+
+def create_key(session: Session, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its plaintext, which is never shown again."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=prefix, secret_hash=_hash(secret), scopes=list(scopes))
+    session.add(key)
+    session.flush()
+    return key, f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def find_key(session: Session, presented: str) -> ApiKey | None:
+    """The live key matching `presented`, or None; the secret is compared in constant time."""
+    if not presented.startswith(KEY_PREFIX):
+        return None
+    prefix, sep, secret = presented[len(KEY_PREFIX) :].partition("_")
+    if not sep or not prefix or not secret:
+        return None
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+    expected = key.secret_hash if key is not None else _hash("")
+    matches = hmac.compare_digest(expected, _hash(secret))
+    if key is None or not matches or key.revoked_at is not None:
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now
+        session.commit()
+    return key

@@ -1,0 +1,93 @@
+"""Marshmallow schemas shared by the API: the strict base, address fields, envelopes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields
+
+from api.addresses import AddressError, format_address, split_addresses
+
+_HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]+$")
+
+
+class BaseSchema(Schema):
+    """Unknown fields are an error, not silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def no_line_breaks(name: str, value: str) -> None:
+    """Refuse CR or LF where they would start a new header."""
+    if "\r" in value or "\n" in value:
+        raise ValidationError(f"`{name}` must not contain line breaks")
+
+
+class AddressList(fields.Field[list[str]]):
+    """A string of addresses separated by commas or spaces, or an array of them."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            try:
+                return split_addresses(value)
+            except AddressError as err:
+                raise ValidationError(str(err)) from err
+        raise ValidationError("must be a string or an array of strings")
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str:
+        return ", ".join(value or [])
+
+
+class Address(fields.String):
+    """One address, `Name <addr>` allowed."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return format_address(raw)
+        except AddressError as err:
+            raise ValidationError(str(err)) from err
+
+
+class Headers(fields.Dict):
+    """Extra MIME headers: `X-` names only, no line breaks in values."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=fields.String(), values=fields.String(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        headers = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
+        for name, header_value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise ValidationError(f"header `{name}` is not allowed: only `X-` names")
+            no_line_breaks(name, header_value)
+        return headers
+
+
+class ErrorSchema(Schema):
+    """The contract's error envelope."""
+
+    status = fields.String(metadata={"example": "error"})
+    message = fields.String(metadata={"example": "invalid request"})
+    error = fields.String()
+
+
+def envelope(name: str, data_schema: type[Schema] | Schema) -> type[Schema]:
+    """A success envelope schema `{status, message, data}` around `data_schema`."""
+    return Schema.from_dict(
+        {
+            "status": fields.String(metadata={"example": "success"}),
+            "message": fields.String(),
+            "data": fields.Nested(data_schema),
+        },
+        name=name,
+    )
+
+
+def success(message: str, data: Any) -> dict[str, Any]:
+    """The success envelope's body."""
+    return {"status": "success", "message": message, "data": data}

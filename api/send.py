@@ -1,0 +1,138 @@
+"""`POST /send`: validate, render once, store, commit, publish, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from marshmallow import ValidationError, fields, validates_schema
+
+from api.auth import require_scope
+from api.blueprint import Blueprint
+from api.db import db
+from api.email_records import create_email
+from api.errors import BadRequest, ServiceUnavailable
+from api.schemas import Address, AddressList, BaseSchema, Headers, envelope, no_line_breaks, success
+from models import EmailStatus
+from render import RenderError, render_inline
+from storage import InvalidKey, ObjectNotFound, StorageError
+from tasks.email_store import forget_publish
+from tasks.pipeline import PublishError, enqueue
+
+bp = Blueprint("send", __name__, description="Send an email")
+
+
+class SendRequestSchema(BaseSchema):
+    """The body of `POST /send`."""
+
+    template_id = fields.UUID(data_key="templateId", allow_none=True)
+    subject = fields.String()
+    html = fields.String()
+    text = fields.String()
+    from_addr = Address(data_key="from")
+    to = AddressList(required=True)
+    cc = AddressList()
+    bcc = AddressList()
+    reply_to = Address(data_key="replyTo", allow_none=True)
+    lang = fields.String()
+    variables = fields.Dict(keys=fields.String(), load_default=dict)
+    attachments = fields.List(fields.String(), load_default=list)
+    brand_styles = fields.Boolean(data_key="brandStyles", load_default=False)
+    custom_style = fields.String(data_key="customStyle", allow_none=True)
+    headers = Headers(load_default=dict)
+    tags = fields.List(fields.String(), load_default=list)
+    send_at = fields.AwareDateTime(data_key="sendAt", default_timezone=None)
+
+    @validates_schema
+    def _content(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("template_id") is None:
+            if not data.get("subject") or not (data.get("html") or data.get("text")):
+                raise ValidationError(
+                    "`subject` and `html` or `text` are required when there is no `templateId`"
+                )
+        if "subject" in data:
+            no_line_breaks("subject", data["subject"])
+        if not data.get("to"):
+            raise ValidationError("`to` needs at least one address")
+
+
+class SendDataSchema(BaseSchema):
+    """What `POST /send` answers in `data`."""
+
+    email_id = fields.UUID(data_key="emailId")
+    template_id = fields.UUID(data_key="templateId", allow_none=True)
+    from_addr = fields.String(data_key="from")
+    to = AddressList()
+    cc = AddressList()
+    bcc = AddressList()
+    attachments = fields.List(fields.String())
+    body = fields.String(allow_none=True)
+    status = fields.String()
+
+
+@bp.route("/send")
+class Send(MethodView):
+    """Queue one email."""
+
+    @require_scope("send")
+    @bp.arguments(SendRequestSchema)
+    @bp.response(200, envelope("SendResponse", SendDataSchema))
+    def post(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Validate, render, store and queue one email; nothing waits for a provider."""
+        request.setdefault("from_addr", current_app.config["DEFAULT_FROM"])
+        if not request["from_addr"]:
+            raise BadRequest("`from` is required (no default sender is configured)")
+        if request.get("template_id") is not None:
+            raise BadRequest(f"Template `{request['template_id']}` not found")
+        try:
+            rendered = render_inline(
+                request["subject"], request.get("html"), request.get("text"), request["variables"]
+            )
+        except RenderError as err:
+            raise BadRequest(err.message) from err
+        _check_attachments(request["attachments"])
+        session = db()
+        email = create_email(session, request, rendered)
+        session.commit()
+        if email.status == EmailStatus.QUEUED:
+            try:
+                enqueue([email.id])
+            except PublishError as err:
+                forget_publish(session, [email.id])
+                session.commit()
+                raise ServiceUnavailable(
+                    f"broker unavailable: email {email.id} is stored and will be sent "
+                    "once the broker is back"
+                ) from err
+        message = "Email queued successfully"
+        if email.status == EmailStatus.SCHEDULED:
+            message = "Email scheduled successfully"
+        return success(
+            message,
+            {
+                "email_id": email.id,
+                "template_id": email.template_id,
+                "from_addr": email.from_addr,
+                "to": email.to_addrs,
+                "cc": email.cc_addrs,
+                "bcc": email.bcc_addrs,
+                "attachments": email.attachment_keys,
+                "body": email.html if email.html is not None else email.text,
+                "status": email.status.value,
+            },
+        )
+
+
+def _check_attachments(keys: list[str]) -> None:
+    """Every key must name an object in storage when the request arrives."""
+    storage = current_app.extensions["mailroom.storage"]
+    for key in keys:
+        try:
+            storage.stat(key)
+        except ObjectNotFound as err:
+            raise BadRequest(f"attachment `{key}` not found") from err
+        except InvalidKey as err:
+            raise BadRequest(str(err)) from err
+        except StorageError as err:
+            raise ServiceUnavailable(f"object storage unavailable: {err}") from err

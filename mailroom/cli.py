@@ -1,0 +1,93 @@
+"""The `mailroom` command: database, API keys and the sweeper, against the configured database."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailroom import migrate
+from mailroom.config import get_settings
+from models import ApiKey, utcnow
+from models.db import make_engine, make_session_factory
+
+
+def _sessions() -> sessionmaker[Session]:
+    return make_session_factory(make_engine(get_settings().database_url))
+
+
+@click.group()
+def main() -> None:
+    """Mailroom: reliable transactional email."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations (SQLite and PostgreSQL alike)."""
+    migrate.upgrade(get_settings().database_url, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="who or what the key is for")
+@click.option("--scopes", required=True, help="comma-separated: send, read, templates, admin")
+def keys_create(name: str, scopes: str) -> None:
+    """Create a key; it is printed once, alone on the last line of stdout."""
+    from api.keys import InvalidScopes, create_key, parse_scopes
+
+    try:
+        scope_list = parse_scopes(scopes)
+    except InvalidScopes as err:
+        raise click.BadParameter(str(err), param_hint="--scopes") from err
+    with _sessions()() as session:
+        key, plaintext = create_key(session, name, scope_list)
+        session.commit()
+        click.echo(f"created key {key.prefix} ({name}) with scopes {','.join(scope_list)}")
+        click.echo(plaintext)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key with its scopes and when it was last used; never the secret."""
+    with _sessions()() as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+            state = "revoked" if key.revoked_at else "active"
+            used = key.last_used_at.isoformat() if key.last_used_at else "never"
+            click.echo(
+                f"{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}\tlast used {used}"
+            )
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+def keys_revoke(prefix: str) -> None:
+    """Revoke the key whose prefix (as `keys list` shows it) is PREFIX."""
+    with _sessions()() as session:
+        key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+        if key is None:
+            click.echo(f"no key with prefix {prefix}", err=True)
+            sys.exit(1)
+        key.revoked_at = key.revoked_at or utcnow()
+        session.commit()
+        click.echo(f"revoked {prefix}")
+
+
+@main.command()
+def sweep() -> None:
+    """Re-publish emails stuck past their lease (what the beat task does every interval)."""
+    from tasks.sweeper import sweep as run_sweep
+
+    click.echo(f"re-published {run_sweep()} emails")
