@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from provider_testkit import (
+from tests.providers.provider_testkit import (
     MessageFactory,
     RawSmtpServer,
     RecordingHandler,
     SmtpServer,
     free_port,
 )
-from provider_testkit import (
+from tests.providers.provider_testkit import (
     make_message as build_message,
 )
 

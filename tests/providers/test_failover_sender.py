@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from provider_testkit import MessageFactory
+from tests.providers.provider_testkit import MessageFactory
 
 from providers.errors import (
     AmbiguousError,

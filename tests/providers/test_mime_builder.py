@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
-from provider_testkit import MessageFactory
+from tests.providers.provider_testkit import MessageFactory
 
 from providers.base import Attachment
 from providers.mime import build_mime, to_bytes

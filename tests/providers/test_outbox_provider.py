@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from provider_testkit import MessageFactory
+from tests.providers.provider_testkit import MessageFactory
 
 from providers.errors import ConfigurationError, ProviderError, RejectedError, TransientError
 from providers.outbox import OutboxProvider, safe_stem

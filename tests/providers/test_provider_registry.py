@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from provider_testkit import MessageFactory
+from tests.providers.provider_testkit import MessageFactory
 
 from providers.errors import TransientError
 from providers.fake import ScriptedProvider

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from provider_testkit import (
+from tests.providers.provider_testkit import (
     MessageFactory,
     RawSmtpServer,
     SmtpServer,

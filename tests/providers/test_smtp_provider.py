@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-from provider_testkit import MessageFactory, SmtpServer, password_authenticator
+from tests.providers.provider_testkit import MessageFactory, SmtpServer, password_authenticator
 
 from providers.errors import ConfigurationError
 from providers.smtp import SmtpProvider
