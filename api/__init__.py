@@ -7,7 +7,7 @@ from typing import Any
 import flask_smorest
 from flask import Flask
 
-from api import docs, emails, health, send
+from api import brands, docs, emails, health, send, templates
 from api.db import init_db
 from api.errors import register_error_handlers
 from mailroom.config import get_settings
@@ -55,4 +55,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api = _Api(app)
     api.register_blueprint(send.bp)
     api.register_blueprint(emails.bp)
+    api.register_blueprint(templates.bp)
+    api.register_blueprint(brands.bp)
     return app

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from datetime import datetime
 from typing import Any
 
 from flask.views import MethodView
 from marshmallow import fields, validate
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.errors import BadRequest, NotFound
+from api.errors import NotFound
+from api.paging import newest_first, page
 from api.schemas import AddressList, BaseSchema, envelope, success
 from models import Email, EmailRecipient, EmailStatus, EmailTag
 
@@ -48,6 +46,7 @@ class EmailSchema(BaseSchema):
     email_id = fields.UUID(data_key="emailId", attribute="id")
     status = fields.Function(lambda e: e.status.value, metadata={"enum": list(EmailStatus)})
     template_id = fields.UUID(data_key="templateId", allow_none=True)
+    template_version = fields.Integer(data_key="templateVersion", allow_none=True)
     from_addr = fields.String(data_key="from")
     to = AddressList(attribute="to_addrs")
     cc = AddressList(attribute="cc_addrs")
@@ -85,20 +84,6 @@ def _with_history(stmt: Select[tuple[Email]]) -> Select[tuple[Email]]:
         selectinload(Email.attempts),
         selectinload(Email.tag_rows),
     )
-
-
-def _encode_cursor(email: Email) -> str:
-    raw = f"{email.created_at.isoformat()}|{email.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, eid = raw.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(eid)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as err:
-        raise BadRequest("`cursor` is not a cursor this API gave out") from err
 
 
 @bp.route("/emails/<uuid:email_id>")
@@ -139,16 +124,6 @@ class Emails(MethodView):
             stmt = stmt.where(
                 Email.id.in_(select(EmailTag.email_id).where(EmailTag.tag == query["tag"]))
             )
-        if "cursor" in query:
-            at, eid = _decode_cursor(query["cursor"])
-            stmt = stmt.where(
-                or_(Email.created_at < at, and_(Email.created_at == at, Email.id < eid))
-            )
-        limit = query["limit"]
-        stmt = stmt.order_by(Email.created_at.desc(), Email.id.desc()).limit(limit + 1)
-        emails = list(db().scalars(_with_history(stmt)))
-        next_cursor = _encode_cursor(emails[limit - 1]) if len(emails) > limit else None
-        return success(
-            f"{min(len(emails), limit)} emails",
-            {"items": emails[:limit], "next_cursor": next_cursor},
-        )
+        stmt = newest_first(stmt, Email, query.get("cursor"), query["limit"])
+        emails, next_cursor = page(list(db().scalars(_with_history(stmt))), query["limit"])
+        return success(f"{len(emails)} emails", {"items": emails, "next_cursor": next_cursor})

@@ -76,9 +76,17 @@ class ErrorSchema(Schema):
     error = fields.String()
 
 
+_ENVELOPES: dict[str, type[Schema]] = {}
+
+
 def envelope(name: str, data_schema: type[Schema] | Schema) -> type[Schema]:
-    """A success envelope schema `{status, message, data}` around `data_schema`."""
-    return Schema.from_dict(
+    """A success envelope schema `{status, message, data}` around `data_schema`.
+
+    One class per name, so the OpenAPI document has one component per envelope.
+    """
+    if name in _ENVELOPES:
+        return _ENVELOPES[name]
+    _ENVELOPES[name] = Schema.from_dict(
         {
             "status": fields.String(metadata={"example": "success"}),
             "message": fields.String(),
@@ -86,6 +94,7 @@ def envelope(name: str, data_schema: type[Schema] | Schema) -> type[Schema]:
         },
         name=name,
     )
+    return _ENVELOPES[name]
 
 
 def success(message: str, data: Any) -> dict[str, Any]:

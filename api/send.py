@@ -14,9 +14,10 @@ from api.db import db
 from api.email_records import create_email
 from api.errors import BadRequest, ServiceUnavailable
 from api.schemas import Address, AddressList, BaseSchema, Headers, envelope, no_line_breaks, success
+from api.storage_checks import check_attachments
+from mailroom.specs import TemplateLoader
 from models import EmailStatus
-from render import RenderError, render_inline
-from storage import InvalidKey, ObjectNotFound, StorageError
+from render import Rendered, RenderError, render_inline, render_template
 from tasks.email_store import forget_publish
 from tasks.pipeline import PublishError, enqueue
 
@@ -38,7 +39,7 @@ class SendRequestSchema(BaseSchema):
     lang = fields.String()
     variables = fields.Dict(keys=fields.String(), load_default=dict)
     attachments = fields.List(fields.String(), load_default=list)
-    brand_styles = fields.Boolean(data_key="brandStyles", load_default=False)
+    brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
     custom_style = fields.String(data_key="customStyle", allow_none=True)
     headers = Headers(load_default=dict)
     tags = fields.List(fields.String(), load_default=list)
@@ -83,16 +84,9 @@ class Send(MethodView):
         request.setdefault("from_addr", current_app.config["DEFAULT_FROM"])
         if not request["from_addr"]:
             raise BadRequest("`from` is required (no default sender is configured)")
-        if request.get("template_id") is not None:
-            raise BadRequest(f"Template `{request['template_id']}` not found")
-        try:
-            rendered = render_inline(
-                request["subject"], request.get("html"), request.get("text"), request["variables"]
-            )
-        except RenderError as err:
-            raise BadRequest(err.message) from err
-        _check_attachments(request["attachments"])
         session = db()
+        rendered = _render(request, TemplateLoader(session))
+        check_attachments(current_app.extensions["mailroom.storage"], request["attachments"])
         email = create_email(session, request, rendered)
         session.commit()
         if email.status == EmailStatus.QUEUED:
@@ -124,15 +118,35 @@ class Send(MethodView):
         )
 
 
-def _check_attachments(keys: list[str]) -> None:
-    """Every key must name an object in storage when the request arrives."""
-    storage = current_app.extensions["mailroom.storage"]
-    for key in keys:
-        try:
-            storage.stat(key)
-        except ObjectNotFound as err:
-            raise BadRequest(f"attachment `{key}` not found") from err
-        except InvalidKey as err:
-            raise BadRequest(str(err)) from err
-        except StorageError as err:
-            raise ServiceUnavailable(f"object storage unavailable: {err}") from err
+def _render(request: dict[str, Any], loader: TemplateLoader) -> Rendered:
+    """Render once to validate (every template error is a 400 now) and to answer `body`.
+
+    For a template, the request also takes the template's version, brand, brand default and
+    static attachments (before its own), so the worker builds exactly what was validated.
+    """
+    template_id = request.get("template_id")
+    try:
+        if template_id is None:
+            return render_inline(
+                request["subject"],
+                request.get("html"),
+                request.get("text"),
+                request["variables"],
+                lookup=loader.spec,
+                lang=request.get("lang"),
+            )
+        spec = loader.spec(str(template_id))
+        template = loader.row(str(template_id))
+        if spec is None or template is None:
+            raise BadRequest(f"Template `{template_id}` not found")
+        rendered = render_template(
+            spec, request["variables"], lang=request.get("lang"), lookup=loader.spec
+        )
+    except RenderError as err:
+        raise BadRequest(err.message) from err
+    request["template_version"] = template.version
+    request["brand_id"] = template.brand_id
+    if request.get("brand_styles") is None:
+        request["brand_styles"] = template.brand_styles
+    request["attachments"] = list(dict.fromkeys([*template.attachments, *request["attachments"]]))
+    return rendered

@@ -45,6 +45,9 @@ class Email(Base):
     text: Mapped[str | None] = mapped_column(Text)
     template_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     template_version: Mapped[int | None] = mapped_column(Integer)
+    # The brand to wrap the body in (from the template), kept so an edit of the template
+    # between acceptance and rendering does not change which brand applies.
+    brand_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     lang: Mapped[str | None] = mapped_column(String(16))
     variables: Mapped[json_value]
     attachment_keys: Mapped[json_value]

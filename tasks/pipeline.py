@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
+from mailroom.specs import load_brand
 from models import FINAL_STATUSES, Email, EmailStatus, EventType, utcnow
 from providers.failover import FailoverOutcome
 from render import Rendered, RenderError, finalize
@@ -76,7 +77,7 @@ def render(self: Task, email_id: str) -> None:
         try:
             final = finalize(
                 Rendered(subject=email.subject, html=email.html, text=email.text),
-                brand=None,
+                brand=load_brand(session, email.brand_id) if email.brand_styles else None,
                 brand_styles=email.brand_styles,
                 custom_style=email.custom_style,
             )

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+# Before anything reads the settings: in-process publishes (the API under the test client) go to
+# a filesystem broker in a scratch folder, and a developer's .env is not read.
+os.environ.setdefault("MAILROOM_VAR_DIR", tempfile.mkdtemp(prefix="mailroom-tests-"))
+os.environ["MAILROOM_ENV_FILE"] = "/dev/null"
+for _name in ("DATABASE_URL", "BROKER_URL", "EMAIL_PROVIDERS", "DEFAULT_FROM"):
+    os.environ.pop(_name, None)
 
 import psycopg
 import pytest

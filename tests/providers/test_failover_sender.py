@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tests.providers.provider_testkit import MessageFactory
 
 from providers.errors import (
     AmbiguousError,
@@ -16,6 +15,7 @@ from providers.failover import FailoverSender
 from providers.fake import ScriptedProvider
 from providers.health import InMemoryHealth
 from providers.registry import UnknownProviderError
+from tests.providers.provider_testkit import MessageFactory
 
 
 class FakeClock:

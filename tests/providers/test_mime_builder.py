@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
-from tests.providers.provider_testkit import MessageFactory
 
 from providers.base import Attachment
 from providers.mime import build_mime, to_bytes
+from tests.providers.provider_testkit import MessageFactory
 
 
 def parse(raw: bytes) -> EmailMessage:

@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from tests.providers.provider_testkit import MessageFactory
 
 from providers.errors import ConfigurationError, ProviderError, RejectedError, TransientError
 from providers.outbox import OutboxProvider, safe_stem
+from tests.providers.provider_testkit import MessageFactory
 
 
 def test_writes_the_eml_and_its_envelope(tmp_path: Path, make_message: MessageFactory) -> None:

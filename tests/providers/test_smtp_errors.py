@@ -9,13 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.providers.provider_testkit import (
-    MessageFactory,
-    RawSmtpServer,
-    SmtpServer,
-    free_port,
-    password_authenticator,
-)
 
 from providers.errors import (
     AmbiguousError,
@@ -25,6 +18,13 @@ from providers.errors import (
     TransientError,
 )
 from providers.smtp import SmtpProvider
+from tests.providers.provider_testkit import (
+    MessageFactory,
+    RawSmtpServer,
+    SmtpServer,
+    free_port,
+    password_authenticator,
+)
 
 StartSmtp = Callable[..., SmtpServer]
 StartRaw = Callable[..., RawSmtpServer]

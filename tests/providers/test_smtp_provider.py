@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-from tests.providers.provider_testkit import MessageFactory, SmtpServer, password_authenticator
 
 from providers.errors import ConfigurationError
 from providers.smtp import SmtpProvider
+from tests.providers.provider_testkit import MessageFactory, SmtpServer, password_authenticator
 
 StartSmtp = Callable[..., SmtpServer]
 
