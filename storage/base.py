@@ -51,7 +51,8 @@ def split_key(key: str) -> tuple[str, str]:
     """`bucket/path/to/file` -> (`bucket`, `path/to/file`), refusing empty or escaping parts."""
     bucket, sep, path = key.strip().partition("/")
     parts = path.split("/")
-    if not sep or not bucket or not path or any(p in {"", ".", ".."} for p in parts):
+    # The bucket is a path segment too: `../x` must not climb out of the storage root.
+    if not sep or not path or any(p in {"", ".", ".."} for p in [bucket, *parts]):
         raise InvalidKey(f"`{key}` is not a valid object key (expected bucket/path)", key=key)
     if any(ord(ch) < 32 for ch in key) or "\\" in key:
         raise InvalidKey(f"`{key}` is not a valid object key", key=key)
