@@ -1,7 +1,7 @@
 """Build the configured providers by name.
 
 Each provider is one entry in `FACTORIES`: a function from `ProviderSettings` to a provider.
-Adding one (SES, SendGrid) means a module, its settings fields with defaults, and one entry.
+Adding one means a module, its settings fields with defaults, and one entry.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from pathlib import Path
 
 from providers.base import Provider
 from providers.outbox import OutboxProvider
+from providers.sendgrid import DEFAULT_HOST as SENDGRID_DEFAULT_HOST
+from providers.sendgrid import SendGridProvider
+from providers.ses import SesProvider
 from providers.smtp import SmtpProvider
 
 
@@ -27,6 +30,19 @@ class ProviderSettings:
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout: float = 30.0
+    # SES: None leaves region and credentials to boto3 (AWS_REGION, AWS_ACCESS_KEY_ID, ...,
+    # a profile or an instance role).
+    ses_region: str | None = None
+    ses_access_key_id: str | None = None
+    ses_secret_access_key: str | None = field(default=None, repr=False)
+    ses_configuration_set: str | None = None
+    ses_endpoint_url: str | None = None
+    ses_connect_timeout: float = 5.0
+    ses_read_timeout: float = 30.0
+    # SendGrid: None leaves the key to the library's SENDGRID_API_KEY.
+    sendgrid_api_key: str | None = field(default=None, repr=False)
+    sendgrid_host: str = SENDGRID_DEFAULT_HOST
+    sendgrid_timeout: float = 30.0
 
 
 ProviderFactory = Callable[[ProviderSettings], Provider]
@@ -59,8 +75,30 @@ def _smtp(settings: ProviderSettings) -> Provider:
     )
 
 
+def _ses(settings: ProviderSettings) -> Provider:
+    return SesProvider(
+        region=settings.ses_region,
+        access_key_id=settings.ses_access_key_id,
+        secret_access_key=settings.ses_secret_access_key,
+        configuration_set=settings.ses_configuration_set,
+        endpoint_url=settings.ses_endpoint_url,
+        connect_timeout=settings.ses_connect_timeout,
+        read_timeout=settings.ses_read_timeout,
+    )
+
+
+def _sendgrid(settings: ProviderSettings) -> Provider:
+    return SendGridProvider(
+        api_key=settings.sendgrid_api_key,
+        host=settings.sendgrid_host,
+        timeout=settings.sendgrid_timeout,
+    )
+
+
 FACTORIES: dict[str, ProviderFactory] = {
     "outbox": _outbox,
+    "sendgrid": _sendgrid,
+    "ses": _ses,
     "smtp": _smtp,
 }
 

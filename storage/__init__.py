@@ -18,8 +18,15 @@ __all__ = [
 ]
 
 
-def build_storage(backend: str, *, local_root: Path) -> ObjectStorage:
-    """The storage named by `STORAGE_BACKEND`."""
+def build_storage(
+    backend: str, *, local_root: Path, gcs_project: str | None = None
+) -> ObjectStorage:
+    """The storage named by `STORAGE_BACKEND`; nothing connects until the first call."""
     if backend == "local":
         return LocalStorage(local_root)
-    raise StorageError(f"unknown storage backend `{backend}` (known: local)")
+    if backend == "gcs":
+        # Imported here so that processes on local storage never load the Google libraries.
+        from storage.gcs import GcsStorage
+
+        return GcsStorage(gcs_project)
+    raise StorageError(f"unknown storage backend `{backend}` (known: local, gcs)")

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
 from tests.providers.provider_testkit import (
+    SES_SENDER,
     MessageFactory,
     RawSmtpServer,
     RecordingHandler,
@@ -21,6 +23,8 @@ from tests.providers.provider_testkit import (
 from tests.providers.provider_testkit import (
     make_message as build_message,
 )
+from tests.support.moto_server import MotoServer, SesFront
+from tests.support.sendgrid_server import SendGridServer
 
 
 @pytest.fixture
@@ -98,3 +102,25 @@ def server_tls_context(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
 def client_tls_context(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
     """A client context that trusts the test certificate and nothing else."""
     return ssl.create_default_context(cafile=str(tls_files[0]))
+
+
+@pytest.fixture(scope="session")
+def moto_ses() -> Iterator[MotoServer]:
+    """moto's SES in its own process, shared by the session, with SES_SENDER verified."""
+    with MotoServer() as server:
+        server.verify(SES_SENDER)
+        yield server
+
+
+@pytest.fixture
+def ses_front(moto_ses: MotoServer) -> Iterator[SesFront]:
+    """A front before the shared moto that forwards, throttles, fails or hangs on demand."""
+    with SesFront(moto_ses.port) as front:
+        yield front
+
+
+@pytest.fixture
+def sendgrid_server() -> Iterator[SendGridServer]:
+    """A local SendGrid v3 Mail Send server expecting the key `SG.test-key`."""
+    with SendGridServer(api_key="SG.test-key") as server:
+        yield server

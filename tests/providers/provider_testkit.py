@@ -20,6 +20,9 @@ from providers.base import Attachment, OutboundEmail
 
 MessageFactory = Callable[..., OutboundEmail]
 
+# The address `make_message` sends from: the SES tests verify it, as moto refuses others.
+SES_SENDER = "sender@example.com"
+
 
 def make_message(**overrides: Any) -> OutboundEmail:
     """A complete message; tests override the fields they are about."""

@@ -4,7 +4,6 @@ import ast
 from pathlib import Path
 
 import pytest
-from tests.providers.provider_testkit import MessageFactory
 
 from providers.errors import TransientError
 from providers.fake import ScriptedProvider
@@ -16,6 +15,7 @@ from providers.registry import (
     build_providers,
 )
 from providers.smtp import SmtpProvider
+from tests.providers.provider_testkit import MessageFactory
 
 PROVIDERS_DIR = Path(__file__).resolve().parents[2] / "providers"
 
@@ -54,7 +54,7 @@ def test_unknown_name_says_which_names_exist() -> None:
     assert isinstance(caught.value, ValueError)
     assert caught.value.name == "sendgird"
     assert "'sendgird'" in str(caught.value)
-    assert "outbox, smtp" in str(caught.value)
+    assert "outbox, sendgrid, ses, smtp" in str(caught.value)
 
 
 def test_a_name_listed_twice_is_refused() -> None:

@@ -1,0 +1,100 @@
+"""GcsStorage against gcp-storage-emulator, through the real google-cloud-storage client."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from storage import build_storage
+from storage.base import InvalidKey, ObjectInfo, ObjectNotFound, StorageError
+from storage.gcs import GcsStorage
+from tests.storage.conftest import BUCKET
+from tests.support.gcs_emulator import EMULATOR_ENV, GcsEmulator
+from tests.support.net import free_port
+
+
+def unique_key(name: str) -> str:
+    """A key no other test uses, in the shared bucket."""
+    return f"{BUCKET}/{uuid.uuid4().hex}/{name}"
+
+
+def test_an_object_put_elsewhere_can_be_stated_and_read(
+    gcs: GcsStorage, gcs_emulator: GcsEmulator
+) -> None:
+    key = unique_key("invoice.pdf")
+    gcs_emulator.put(key, b"%PDF-1.4 invoice", content_type="application/pdf")
+
+    assert gcs.stat(key) == ObjectInfo(key=key, size=16, content_type="application/pdf")
+    assert gcs.read(key) == b"%PDF-1.4 invoice"
+
+
+def test_written_objects_round_trip_and_replace(gcs: GcsStorage, gcs_emulator: GcsEmulator) -> None:
+    key = unique_key("logo.png")
+
+    info = gcs.write(key, b"first", content_type="image/png")
+    gcs.write(key, b"second version", content_type="image/png")
+
+    assert info == ObjectInfo(key=key, size=5, content_type="image/png")
+    assert gcs_emulator.get(key) == b"second version"
+    assert gcs.stat(key).size == len(b"second version")
+
+
+def test_binary_content_is_kept_byte_for_byte(gcs: GcsStorage) -> None:
+    key = unique_key("blob.bin")
+    data = bytes(range(256)) * 64
+
+    gcs.write(key, data)
+
+    assert gcs.read(key) == data
+    assert gcs.stat(key).content_type == "application/octet-stream"
+
+
+@pytest.mark.parametrize("key", [f"{BUCKET}/missing.pdf", "no-such-bucket/file.pdf"])
+def test_a_missing_object_is_not_found_with_the_contract_text(gcs: GcsStorage, key: str) -> None:
+    for call in (gcs.stat, gcs.read):
+        with pytest.raises(ObjectNotFound) as caught:
+            call(key)
+        assert str(caught.value) == f"attachment `{key}` not found"
+        assert caught.value.key == key
+
+
+def test_writing_to_a_missing_bucket_is_an_error_not_a_missing_object(gcs: GcsStorage) -> None:
+    with pytest.raises(StorageError) as caught:
+        gcs.write("no-such-bucket/file.txt", b"x")
+
+    assert not isinstance(caught.value, ObjectNotFound)
+    assert caught.value.key == "no-such-bucket/file.txt"
+
+
+@pytest.mark.parametrize("key", ["no-slash", "bucket/", "/path", "bucket/../etc/passwd", "b//x"])
+def test_a_bad_key_is_refused(gcs: GcsStorage, key: str) -> None:
+    for call in (gcs.stat, gcs.read):
+        with pytest.raises(InvalidKey):
+            call(key)
+    with pytest.raises(InvalidKey):
+        gcs.write(key, b"x")
+
+
+def test_an_unreachable_service_is_a_bounded_storage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, f"http://127.0.0.1:{free_port()}")
+    storage = GcsStorage(timeout=1, retry_deadline=2)
+
+    started = time.monotonic()
+    with pytest.raises(StorageError) as caught:
+        storage.read(f"{BUCKET}/anything.pdf")
+
+    assert not isinstance(caught.value, ObjectNotFound)
+    assert time.monotonic() - started < 6  # the retry deadline plus one request's timeout
+
+
+def test_build_storage_knows_gcs(gcs_emulator: GcsEmulator, tmp_path: Path) -> None:
+    storage = build_storage("gcs", local_root=tmp_path, gcs_project="mailroom-test")
+
+    assert isinstance(storage, GcsStorage) and storage.project == "mailroom-test"
+    with pytest.raises(StorageError, match="known: local, gcs"):
+        build_storage("s3", local_root=tmp_path)
