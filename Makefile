@@ -33,7 +33,7 @@ migrate: install ## apply the database migrations
 	$(BIN)/mailroom db upgrade
 
 api: install ## the API alone, under gunicorn
-	$(BIN)/gunicorn --bind $${API_BIND:-127.0.0.1:8000} --workers $${API_WORKERS:-2} mailroom.wsgi:app
+	$(BIN)/gunicorn -c python:mailroom.gunicorn_conf mailroom.wsgi:app
 
 worker: install ## one Celery worker (prefork pool)
 	$(BIN)/celery -A tasks.app worker --pool prefork --loglevel INFO

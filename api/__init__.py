@@ -7,15 +7,20 @@ from typing import Any
 import flask_smorest
 from flask import Flask
 
-from api import brands, docs, emails, health, send, templates
+from api import brands, docs, emails, health, observability, send, templates
 from api.db import init_db
 from api.errors import register_error_handlers
+from api.limits import init_limits
+from api.openapi import complete_spec
+from api.schemas import ErrorSchema
 from mailroom.config import get_settings
 from storage import build_storage
 
 
 class _Api(flask_smorest.Api):  # type: ignore[misc]
-    """flask-smorest's Api, leaving error handling to our envelope."""
+    """flask-smorest's Api, leaving error handling to our envelope and documenting it."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def _register_error_handlers(self) -> None:
         pass
@@ -31,7 +36,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         STORAGE_BACKEND=settings.storage_backend,
         STORAGE_LOCAL_ROOT=settings.storage_local_root,
         READY_TIMEOUT_SECONDS=2.0,
-        MAX_CONTENT_LENGTH=settings.max_attachments_bytes * 2 + 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_RECIPIENTS=settings.max_recipients,
+        RATE_LIMIT=settings.rate_limit,
+        RATELIMIT_STORAGE_URI=settings.rate_limit_storage_uri,
         API_TITLE="Mailroom",
         API_VERSION="1.0",
         OPENAPI_VERSION="3.0.3",
@@ -50,11 +58,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["STORAGE_BACKEND"], local_root=app.config["STORAGE_LOCAL_ROOT"]
     )
     register_error_handlers(app)
+    init_limits(app)
+    observability.init_request_ids(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(observability.bp)
     app.register_blueprint(docs.bp)
     api = _Api(app)
     api.register_blueprint(send.bp)
     api.register_blueprint(emails.bp)
     api.register_blueprint(templates.bp)
     api.register_blueprint(brands.bp)
+    complete_spec(app, api)
     return app

@@ -20,7 +20,13 @@ def message_id_for(email_id: uuid.UUID, from_addr: str) -> str:
     return f"<{email_id}@{domain}>"
 
 
-def create_email(session: Session, request: dict[str, Any], rendered: Rendered) -> Email:
+def create_email(
+    session: Session,
+    request: dict[str, Any],
+    rendered: Rendered,
+    *,
+    correlation_id: str | None = None,
+) -> Email:
     """Add the email, its recipients, tags and first event to the session (not committed)."""
     email_id = uuid.uuid4()
     send_at: datetime | None = request.get("send_at")
@@ -46,6 +52,7 @@ def create_email(session: Session, request: dict[str, Any], rendered: Rendered) 
         brand_styles=bool(request.get("brand_styles")),
         custom_style=request.get("custom_style"),
         message_id=message_id_for(email_id, request["from_addr"]),
+        correlation_id=correlation_id,
         send_at=send_at,
         enqueued_at=None if scheduled else utcnow(),
     )

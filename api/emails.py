@@ -15,7 +15,7 @@ from api.blueprint import Blueprint
 from api.db import db
 from api.errors import NotFound
 from api.paging import newest_first, page
-from api.schemas import AddressList, BaseSchema, envelope, success
+from api.schemas import WRITTEN_AS_STRING, AddressList, BaseSchema, envelope, success
 from models import Email, EmailRecipient, EmailStatus, EmailTag
 
 bp = Blueprint("emails", __name__, description="Email status and history")
@@ -48,9 +48,9 @@ class EmailSchema(BaseSchema):
     template_id = fields.UUID(data_key="templateId", allow_none=True)
     template_version = fields.Integer(data_key="templateVersion", allow_none=True)
     from_addr = fields.String(data_key="from")
-    to = AddressList(attribute="to_addrs")
-    cc = AddressList(attribute="cc_addrs")
-    bcc = AddressList(attribute="bcc_addrs")
+    to = AddressList(attribute="to_addrs", metadata=WRITTEN_AS_STRING)
+    cc = AddressList(attribute="cc_addrs", metadata=WRITTEN_AS_STRING)
+    bcc = AddressList(attribute="bcc_addrs", metadata=WRITTEN_AS_STRING)
     subject = fields.String()
     tags = fields.List(fields.String())
     provider = fields.String(allow_none=True)

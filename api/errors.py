@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -112,6 +112,11 @@ def _handle_http_exception(err: HTTPException) -> Response:
         reason = "no such endpoint"
     elif status == 405:
         reason = "method not allowed for this endpoint"
+    elif status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        reason = f"the request body is larger than {limit} bytes"
+    elif status == 429:
+        reason = f"rate limit exceeded: {err.description}"
     else:
         reason = err.description or err.name
     headers = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from api.addresses import AddressError, format_address, split_addresses
 
@@ -25,8 +25,22 @@ def no_line_breaks(name: str, value: str) -> None:
         raise ValidationError(f"`{name}` must not contain line breaks")
 
 
+# How address lists are documented in answers: one comma-separated string.
+WRITTEN_AS_STRING = {"type": "string", "example": "ann@example.com, bob@example.org"}
+
+
 class AddressList(fields.Field[list[str]]):
-    """A string of addresses separated by commas or spaces, or an array of them."""
+    """A string of addresses separated by commas or spaces, or an array of them.
+
+    Read as either form; written as one string, `"a@x.com, b@y.com"`, as the contract shows.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "metadata",
+            {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        )
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         if isinstance(value, str) or (
@@ -57,7 +71,12 @@ class Headers(fields.Dict):
     """Extra MIME headers: `X-` names only, no line breaks in values."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(keys=fields.String(), values=fields.String(), **kwargs)
+        super().__init__(
+            keys=fields.String(validate=validate.Length(max=100)),
+            values=fields.String(validate=validate.Length(max=998)),
+            validate=validate.Length(max=50),
+            **kwargs,
+        )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         headers = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
-from marshmallow import ValidationError, fields, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
 from api.email_records import create_email
 from api.errors import BadRequest, ServiceUnavailable
-from api.schemas import Address, AddressList, BaseSchema, Headers, envelope, no_line_breaks, success
+from api.schemas import (
+    WRITTEN_AS_STRING,
+    Address,
+    AddressList,
+    BaseSchema,
+    Headers,
+    envelope,
+    no_line_breaks,
+    success,
+)
 from api.storage_checks import check_attachments
+from mailroom import metrics
 from mailroom.specs import TemplateLoader
 from models import EmailStatus
 from render import Rendered, RenderError, render_inline, render_template
@@ -22,13 +34,14 @@ from tasks.email_store import forget_publish
 from tasks.pipeline import PublishError, enqueue
 
 bp = Blueprint("send", __name__, description="Send an email")
+log = logging.getLogger(__name__)
 
 
 class SendRequestSchema(BaseSchema):
     """The body of `POST /send`."""
 
     template_id = fields.UUID(data_key="templateId", allow_none=True)
-    subject = fields.String()
+    subject = fields.String(validate=validate.Length(max=998))
     html = fields.String()
     text = fields.String()
     from_addr = Address(data_key="from")
@@ -37,12 +50,24 @@ class SendRequestSchema(BaseSchema):
     bcc = AddressList()
     reply_to = Address(data_key="replyTo", allow_none=True)
     lang = fields.String()
-    variables = fields.Dict(keys=fields.String(), load_default=dict)
-    attachments = fields.List(fields.String(), load_default=list)
+    variables = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=100)),
+        load_default=dict,
+        validate=validate.Length(max=200),
+    )
+    attachments = fields.List(
+        fields.String(validate=validate.Length(max=1024)),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
     brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
     custom_style = fields.String(data_key="customStyle", allow_none=True)
     headers = Headers(load_default=dict)
-    tags = fields.List(fields.String(), load_default=list)
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)),
+        load_default=list,
+        validate=validate.Length(max=20),
+    )
     send_at = fields.AwareDateTime(data_key="sendAt", default_timezone=None)
 
     @validates_schema
@@ -56,6 +81,10 @@ class SendRequestSchema(BaseSchema):
             no_line_breaks("subject", data["subject"])
         if not data.get("to"):
             raise ValidationError("`to` needs at least one address")
+        count = sum(len(data.get(kind) or []) for kind in ("to", "cc", "bcc"))
+        most = current_app.config["MAX_RECIPIENTS"]
+        if count > most:
+            raise ValidationError(f"too many recipients: {count} (at most {most} per email)")
 
 
 class SendDataSchema(BaseSchema):
@@ -64,9 +93,9 @@ class SendDataSchema(BaseSchema):
     email_id = fields.UUID(data_key="emailId")
     template_id = fields.UUID(data_key="templateId", allow_none=True)
     from_addr = fields.String(data_key="from")
-    to = AddressList()
-    cc = AddressList()
-    bcc = AddressList()
+    to = AddressList(metadata=WRITTEN_AS_STRING)
+    cc = AddressList(metadata=WRITTEN_AS_STRING)
+    bcc = AddressList(metadata=WRITTEN_AS_STRING)
     attachments = fields.List(fields.String())
     body = fields.String(allow_none=True)
     status = fields.String()
@@ -85,13 +114,17 @@ class Send(MethodView):
         if not request["from_addr"]:
             raise BadRequest("`from` is required (no default sender is configured)")
         session = db()
+        started = time.perf_counter()
         rendered = _render(request, TemplateLoader(session))
+        metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
         check_attachments(current_app.extensions["mailroom.storage"], request["attachments"])
-        email = create_email(session, request, rendered)
+        email = create_email(session, request, rendered, correlation_id=g.correlation_id)
         session.commit()
+        metrics.EMAILS.labels(email.status.value).inc()
+        log.info("email accepted", extra={"email_id": str(email.id)})
         if email.status == EmailStatus.QUEUED:
             try:
-                enqueue([email.id])
+                enqueue([email.id], correlation={str(email.id): g.correlation_id})
             except PublishError as err:
                 forget_publish(session, [email.id])
                 session.commit()

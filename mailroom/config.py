@@ -82,6 +82,10 @@ class Settings:
     provider_cooldown_seconds: float = 60.0
     # Bound on how long the API may block on the broker before answering 503.
     publish_timeout_seconds: float = 3.0
+    rate_limit: str = "100/second"
+    rate_limit_storage_uri: str = "memory://"
+    max_request_bytes: int = 10 * MB
+    max_recipients: int = 50
 
 
 @lru_cache(maxsize=1)
@@ -117,4 +121,9 @@ def get_settings() -> Settings:
         retry_backoff_max_seconds=_float("MAILROOM_RETRY_BACKOFF_MAX_SECONDS", 600.0),
         provider_cooldown_seconds=_float("MAILROOM_PROVIDER_COOLDOWN_SECONDS", 60.0),
         publish_timeout_seconds=_float("MAILROOM_PUBLISH_TIMEOUT_SECONDS", 3.0),
+        # An empty MAILROOM_RATE_LIMIT turns limiting off (benchmarks, trusted networks).
+        rate_limit=os.environ.get("MAILROOM_RATE_LIMIT", "100/second").strip(),
+        rate_limit_storage_uri=_str("RATELIMIT_STORAGE_URI", "memory://") or "memory://",
+        max_request_bytes=_int("MAILROOM_MAX_REQUEST_BYTES", 10 * MB),
+        max_recipients=_int("MAILROOM_MAX_RECIPIENTS", 50),
     )

@@ -57,6 +57,8 @@ class Email(Base):
     brand_styles: Mapped[bool] = mapped_column(Boolean, default=False)
     custom_style: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(255))
+    # The id of the request that created the email, carried into every task's log lines.
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     # After an ambiguous timeout only this provider may be tried again.

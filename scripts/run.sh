@@ -29,8 +29,11 @@ stop() {
 trap stop INT TERM EXIT
 
 mkdir -p "$MAILROOM_VAR_DIR/log"
-"$BIN/gunicorn" --bind "$API_HOST:$API_PORT" --workers "${API_WORKERS:-2}" \
-  --access-logfile - mailroom.wsgi:app >"$MAILROOM_VAR_DIR/log/api.log" 2>&1 &
+# Prometheus multiprocess files belong to one run of the processes.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$MAILROOM_VAR_DIR/metrics}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+API_BIND="$API_HOST:$API_PORT" "$BIN/gunicorn" -c python:mailroom.gunicorn_conf \
+  mailroom.wsgi:app >"$MAILROOM_VAR_DIR/log/api.log" 2>&1 &
 pids+=($!)
 "$BIN/celery" -A tasks.app worker --pool prefork --concurrency "${WORKER_CONCURRENCY:-2}" \
   --loglevel INFO >"$MAILROOM_VAR_DIR/log/worker.log" 2>&1 &
@@ -45,7 +48,7 @@ pids+=($!)
 cat <<MSG
 
 Mailroom is running (logs in $MAILROOM_VAR_DIR/log/):
-  API      http://$API_HOST:$API_PORT        (docs: http://$API_HOST:$API_PORT/docs)
+  API      http://$API_HOST:$API_PORT        (docs: http://$API_HOST:$API_PORT/docs, metrics: /metrics)
   Flower   http://127.0.0.1:$FLOWER_PORT       (login ${FLOWER_BASIC_AUTH%%:*} / ${FLOWER_BASIC_AUTH#*:})
   Database ${DATABASE_URL:-sqlite under $MAILROOM_VAR_DIR}
   Broker   ${BROKER_URL:-filesystem under $MAILROOM_VAR_DIR/broker}

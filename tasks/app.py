@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from celery import Celery
-from celery.signals import worker_process_init
+from celery import Celery, Task
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
+
+from mailroom import logs
 
 celery_app = Celery("mailroom")
 celery_app.config_from_object("celeryconfig")
@@ -29,3 +31,24 @@ def _reset_after_fork(**_: Any) -> None:
     from tasks import runtime
 
     runtime.reset()
+
+
+@setup_logging.connect
+def _json_logs(**_: Any) -> None:
+    """Workers and beat log JSON lines like the API (connecting here replaces Celery's setup)."""
+    logs.configure()
+
+
+@task_prerun.connect
+def _bind_task_context(task: Task, args: Any = None, **_: Any) -> None:
+    """Log lines of a task name it, its email and the request that started the email."""
+    logs.bind(
+        task=task.name,
+        email_id=args[0] if args else None,
+        correlation_id=getattr(task.request, logs.CORRELATION_HEADER, None),
+    )
+
+
+@task_postrun.connect
+def _clear_task_context(**_: Any) -> None:
+    logs.clear()

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailroom import metrics
 from models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -70,7 +71,10 @@ def transition(
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(session.execute(stmt)) == 1
+    changed = _rowcount(session.execute(stmt)) == 1
+    if changed and "status" in values:
+        metrics.EMAILS.labels(str(values["status"])).inc()
+    return changed
 
 
 def fail(session: Session, email_id: uuid.UUID, reason: str) -> bool:

@@ -10,7 +10,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
+from mailroom import logs, metrics
 from mailroom.specs import load_brand
 from models import FINAL_STATUSES, Email, EmailStatus, EventType, utcnow
 from providers.failover import FailoverOutcome
@@ -49,6 +50,13 @@ class PipelineTask(Task):  # type: ignore[misc]
     acks_late = True
     reject_on_worker_lost = True
 
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery drops custom headers on retry; carry the correlation id over."""
+        cid = getattr(self.request, logs.CORRELATION_HEADER, None)
+        if cid:
+            kwargs.setdefault("headers", {logs.CORRELATION_HEADER: cid})
+        return super().retry(*args, **kwargs)
+
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
@@ -74,6 +82,7 @@ def render(self: Task, email_id: str) -> None:
         email = session.get(Email, eid)
         if email is None or email.status != EmailStatus.QUEUED:
             return
+        started = time.perf_counter()
         try:
             final = finalize(
                 Rendered(subject=email.subject, html=email.html, text=email.text),
@@ -84,6 +93,7 @@ def render(self: Task, email_id: str) -> None:
         except RenderError as err:
             email_store.fail(session, eid, err.message)
             return
+        metrics.RENDER_SECONDS.labels("worker").observe(time.perf_counter() - started)
         if email_store.transition(
             session,
             eid,
@@ -190,6 +200,14 @@ def send(self: Task, email_id: str) -> None:
         pinned = None
     outcome = rt.sender.send(message, only=pinned)
     countdown = _with_db_retries(lambda s: _record_outcome(s, claim, outcome, rt.settings))
+    metrics.record_attempts(outcome.attempts)
+    provider = outcome.result.provider if outcome.result else outcome.ambiguous_provider
+    log.info(
+        "send %s after %d attempt(s)",
+        outcome.verdict,
+        len(outcome.attempts),
+        extra={"provider": provider, "verdict": outcome.verdict},
+    )
     if countdown is not None:
         raise self.retry(countdown=countdown, max_retries=None)
 
@@ -269,19 +287,27 @@ def email_chain(email_id: uuid.UUID | str) -> Any:
     return chain(render.si(eid), fetch_attachments.si(eid), send.si(eid), record_status.si(eid))
 
 
-def enqueue(email_ids: Iterable[uuid.UUID | str]) -> None:
+def enqueue(
+    email_ids: Iterable[uuid.UUID | str], correlation: Mapping[str, str | None] | None = None
+) -> None:
     """Publish one chain per email, after their rows are committed, over one producer.
 
     The chain travels inside the first task's message (Celery's protocol 2 `chain` option), so
-    publishing an email is one broker round-trip, confirmed by the broker on AMQP. A broker
-    failure raises `PublishError`; the rows stay in the database for the sweeper.
+    publishing an email is one broker round-trip, confirmed by the broker on AMQP. Each task
+    message carries the email's correlation id as a header, for the logs. A broker failure
+    raises `PublishError`; the rows stay in the database for the sweeper.
     """
     ids = [str(eid) for eid in email_ids]
     try:
         with celery_app.producer_or_acquire() as producer:
             for eid in ids:
-                rest = [record_status.si(eid), send.si(eid), fetch_attachments.si(eid)]
-                render.apply_async((eid,), producer=producer, chain=rest)
+                cid = (correlation or {}).get(eid)
+                headers = {logs.CORRELATION_HEADER: cid} if cid else {}
+                rest = [
+                    step.si(eid).set(headers=headers)
+                    for step in (record_status, send, fetch_attachments)
+                ]
+                render.apply_async((eid,), producer=producer, chain=rest, headers=headers)
     except (KombuError, OSError) as err:
         log.warning("publish failed for %d emails: %r", len(ids), err)
         raise PublishError(str(err)) from err

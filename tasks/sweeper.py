@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import uuid
 
+from sqlalchemy import select
+
+from models import Email
 from tasks import email_store, runtime
 from tasks.app import celery_app
 from tasks.pipeline import PublishError, enqueue
@@ -31,8 +34,15 @@ def sweep(limit: int = 1000) -> int:
         due += email_store.release_due_scheduled(session, limit)
     if not due:
         return 0
+    with rt.sessions() as session:
+        correlation = {
+            str(eid): cid
+            for eid, cid in session.execute(
+                select(Email.id, Email.correlation_id).where(Email.id.in_(due))
+            )
+        }
     try:
-        enqueue(due)
+        enqueue(due, correlation)
     except PublishError:
         with runtime.transaction() as session:
             email_store.forget_publish(session, due)

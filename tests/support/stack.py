@@ -100,6 +100,8 @@ class Stack:
             "api",
             [
                 str(BIN / "gunicorn"),
+                "-c",
+                "python:mailroom.gunicorn_conf",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
