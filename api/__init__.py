@@ -7,12 +7,25 @@ from typing import Any
 import flask_smorest
 from flask import Flask
 
-from api import brands, docs, emails, health, observability, send, templates
+from api import (
+    brands,
+    callback_endpoints,
+    docs,
+    emails,
+    gomail,
+    health,
+    observability,
+    provider_webhooks,
+    send,
+    suppressions,
+    templates,
+)
 from api.db import init_db
 from api.errors import register_error_handlers
 from api.limits import init_limits
 from api.openapi import complete_spec
 from api.schemas import ErrorSchema
+from mailroom.attachments import attachment_policy
 from mailroom.config import get_settings
 from storage import build_storage
 
@@ -38,6 +51,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         READY_TIMEOUT_SECONDS=2.0,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         MAX_RECIPIENTS=settings.max_recipients,
+        WEBHOOKS={
+            "sns_topic_arns": settings.sns_topic_arns,
+            "sns_cert_hosts": settings.sns_cert_hosts,
+            "sns_allow_http": settings.sns_allow_http,
+            "sendgrid_public_key": settings.sendgrid_webhook_public_key,
+        },
+        MAX_ATTACHMENTS_BYTES=settings.max_attachments_bytes,
+        UPLOADS_BUCKET=settings.uploads_bucket,
+        # Form fields (GoMail's HTML `body`) may be as large as the request; Werkzeug's 500 kB
+        # default would refuse a big newsletter with a 413 naming the wrong limit.
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
         RATE_LIMIT=settings.rate_limit,
         RATELIMIT_STORAGE_URI=settings.rate_limit_storage_uri,
         API_TITLE="Mailroom",
@@ -55,8 +79,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     init_db(app)
     app.extensions["mailroom.storage"] = build_storage(
-        app.config["STORAGE_BACKEND"], local_root=app.config["STORAGE_LOCAL_ROOT"]
+        app.config["STORAGE_BACKEND"],
+        local_root=app.config["STORAGE_LOCAL_ROOT"],
+        gcs_project=settings.gcs_project,
     )
+    app.extensions["mailroom.attachment_policy"] = attachment_policy(settings)
     register_error_handlers(app)
     init_limits(app)
     observability.init_request_ids(app)
@@ -68,5 +95,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(emails.bp)
     api.register_blueprint(templates.bp)
     api.register_blueprint(brands.bp)
+    api.register_blueprint(gomail.bp)
+    api.register_blueprint(suppressions.bp)
+    api.register_blueprint(callback_endpoints.bp)
+    api.register_blueprint(provider_webhooks.bp)
     complete_spec(app, api)
     return app

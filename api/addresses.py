@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from email.utils import formataddr, getaddresses, parseaddr
+from email.errors import HeaderParseError
+from email.headerregistry import Address as HeaderAddress
+from email.utils import getaddresses, parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -19,25 +21,34 @@ def invalid(address: str) -> AddressError:
     return AddressError(f"`{address}` is not a valid email address")
 
 
-def parse_address(raw: str) -> tuple[str, str]:
-    """`"Name <addr>"` or `addr` -> (display name, normalized address); syntax only, no DNS."""
+def _checked(name: str, addr: str, raw: str) -> str:
+    """`Name <addr>` or `addr`, after checking both; any defect is the contract's 400."""
+    if not addr:
+        raise invalid(raw)
+    try:
+        # No SMTPUTF8: a non-ASCII local part cannot travel through every provider, while an
+        # internationalized domain can, as its ASCII (IDNA) form.
+        checked = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as err:
+        raise invalid(addr) from err
+    ascii_addr = checked.ascii_email or checked.normalized
+    if not name:
+        return ascii_addr
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in name):
+        raise invalid(raw)
+    try:
+        return str(HeaderAddress(display_name=name, addr_spec=ascii_addr))
+    except (ValueError, HeaderParseError) as err:  # header defects are ValueErrors
+        raise invalid(raw) from err
+
+
+def format_address(raw: str) -> str:
+    """One address, `Name <addr>` or `addr`, in the canonical form we store and send."""
     if "\r" in raw or "\n" in raw:
         raise invalid(raw.replace("\r", "\\r").replace("\n", "\\n"))
     text = raw.strip()
     name, addr = parseaddr(text) if "<" in text else ("", text)
-    if not addr:
-        raise invalid(text)
-    try:
-        checked = validate_email(addr, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as err:
-        raise invalid(addr) from err
-    return name, checked.normalized
-
-
-def format_address(raw: str) -> str:
-    """One address in the canonical form we store and send."""
-    name, addr = parse_address(raw)
-    return formataddr((name, addr)) if name else addr
+    return _checked(name, addr, text)
 
 
 def split_addresses(value: str | list[str]) -> list[str]:
@@ -46,11 +57,12 @@ def split_addresses(value: str | list[str]) -> list[str]:
         if "\r" in value or "\n" in value:
             raise invalid(value.replace("\r", "\\r").replace("\n", "\\n"))
         if "<" in value:
-            pieces = [formataddr(pair) for pair in getaddresses([value]) if pair[1]]
-            if not pieces:
+            pairs = getaddresses([value])
+            result = [_checked(name, addr, value) for name, addr in pairs if name or addr]
+            if not result:
                 raise invalid(value)
-        else:
-            pieces = [p for p in _SEPARATORS.split(value) if p]
+            return list(dict.fromkeys(result))
+        pieces = [p for p in _SEPARATORS.split(value) if p]
     else:
         pieces = [
             piece
@@ -58,8 +70,7 @@ def split_addresses(value: str | list[str]) -> list[str]:
             for piece in ([item] if "<" in item else _SEPARATORS.split(item))
             if piece
         ]
-    result = [format_address(p) for p in pieces]
-    return list(dict.fromkeys(result))
+    return list(dict.fromkeys(format_address(p) for p in pieces))
 
 
 def bare_address(formatted: str) -> str:

@@ -12,6 +12,7 @@ from api.addresses import bare_address
 from models import Email, EmailRecipient, EmailStatus, EmailTag, EventType, utcnow
 from models.email_event import EmailEvent
 from render import Rendered
+from tasks.suppressions import suppressed_among
 
 
 def message_id_for(email_id: uuid.UUID, from_addr: str) -> str:
@@ -26,18 +27,32 @@ def create_email(
     rendered: Rendered,
     *,
     correlation_id: str | None = None,
+    email_id: uuid.UUID | None = None,
 ) -> Email:
-    """Add the email, its recipients, tags and first event to the session (not committed)."""
-    email_id = uuid.uuid4()
+    """Add the email, its recipients, tags and first event to the session (not committed).
+
+    `email_id` is for a caller that names things after the email before it exists (uploads).
+    """
+    email_id = email_id or uuid.uuid4()
     send_at: datetime | None = request.get("send_at")
     scheduled = send_at is not None and send_at > utcnow()
+    lists = {kind: list(request.get(kind) or []) for kind in ("to", "cc", "bcc")}
+    blocked = suppressed_among(session, (bare_address(a) for v in lists.values() for a in v))
+    kept = {k: [a for a in v if bare_address(a) not in blocked] for k, v in lists.items()}
+    # Every recipient suppressed: the email ends here, keeping its recipients for the record.
+    everyone_blocked = not any(kept.values())
+    if not everyone_blocked:
+        lists = kept
+    status = EmailStatus.SCHEDULED if scheduled else EmailStatus.QUEUED
+    if everyone_blocked:
+        status = EmailStatus.SUPPRESSED
     email = Email(
         id=email_id,
-        status=EmailStatus.SCHEDULED if scheduled else EmailStatus.QUEUED,
+        status=status,
         from_addr=request["from_addr"],
-        to_addrs=request["to"],
-        cc_addrs=request.get("cc", []),
-        bcc_addrs=request.get("bcc", []),
+        to_addrs=lists["to"],
+        cc_addrs=lists["cc"],
+        bcc_addrs=lists["bcc"],
         reply_to=request.get("reply_to"),
         subject=rendered.subject,
         html=rendered.html,
@@ -54,7 +69,7 @@ def create_email(
         message_id=message_id_for(email_id, request["from_addr"]),
         correlation_id=correlation_id,
         send_at=send_at,
-        enqueued_at=None if scheduled else utcnow(),
+        enqueued_at=None if scheduled or everyone_blocked else utcnow(),
     )
     seen: set[tuple[str, str]] = set()
     for kind in ("to", "cc", "bcc"):
@@ -71,5 +86,13 @@ def create_email(
             detail={"scheduledFor": send_at.isoformat()} if scheduled and send_at else None,
         )
     )
+    for address in sorted(blocked):
+        email.events.append(
+            EmailEvent(
+                type=EventType.SUPPRESSED,
+                recipient=address,
+                detail="on the suppression list: not sent to this recipient",
+            )
+        )
     session.add(email)
     return email

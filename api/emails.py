@@ -13,10 +13,11 @@ from sqlalchemy.orm import selectinload
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 from api.paging import newest_first, page
 from api.schemas import WRITTEN_AS_STRING, AddressList, BaseSchema, envelope, success
 from models import Email, EmailRecipient, EmailStatus, EmailTag
+from tasks.email_store import cancel_scheduled
 
 bp = Blueprint("emails", __name__, description="Email status and history")
 
@@ -74,6 +75,9 @@ class EmailQuerySchema(BaseSchema):
     status = fields.String(validate=validate.OneOf([s.value for s in EmailStatus]))
     to = fields.String()
     tag = fields.String()
+    template_id = fields.UUID(data_key="templateId")
+    created_after = fields.AwareDateTime(data_key="createdAfter")
+    created_before = fields.AwareDateTime(data_key="createdBefore")
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
 
@@ -98,6 +102,25 @@ class EmailById(MethodView):
         if email is None:
             raise NotFound(f"Email `{email_id}` not found")
         return success("Email found", email)
+
+    @require_scope("send")
+    @bp.response(200, envelope("EmailResponse", EmailSchema))
+    @bp.alt_response(409, response="DEFAULT_ERROR")
+    def delete(self, email_id: uuid.UUID) -> dict[str, Any]:
+        """Cancel a scheduled email that has not started; it ends `failed` (cancelled)."""
+        session = db()
+        email = session.get(Email, email_id)
+        if email is None:
+            raise NotFound(f"Email `{email_id}` not found")
+        if not cancel_scheduled(session, email_id):
+            raise Conflict(
+                f"Email `{email_id}` is {email.status.value}: only a scheduled email "
+                "that has not started can be cancelled"
+            )
+        session.commit()
+        session.expire_all()
+        cancelled = session.scalars(_with_history(select(Email).where(Email.id == email_id))).one()
+        return success("Email cancelled", cancelled)
 
 
 @bp.route("/emails")
@@ -124,6 +147,12 @@ class Emails(MethodView):
             stmt = stmt.where(
                 Email.id.in_(select(EmailTag.email_id).where(EmailTag.tag == query["tag"]))
             )
+        if "template_id" in query:
+            stmt = stmt.where(Email.template_id == query["template_id"])
+        if "created_after" in query:
+            stmt = stmt.where(Email.created_at >= query["created_after"])
+        if "created_before" in query:
+            stmt = stmt.where(Email.created_at < query["created_before"])
         stmt = newest_first(stmt, Email, query.get("cursor"), query["limit"])
         emails, next_cursor = page(list(db().scalars(_with_history(stmt))), query["limit"])
         return success(f"{len(emails)} emails", {"items": emails, "next_cursor": next_cursor})

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+# The GoMail-compatible endpoint lives under this prefix (see api/gomail.py).
+GOMAIL_PREFIX = "/api/v1/email-service/"
 
 # HTTP status -> the contract's `message` category.
 CATEGORIES = {
@@ -73,6 +76,24 @@ def envelope_error(status: int, reason: str, headers: dict[str, str] | None = No
     return response
 
 
+def gomail_error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    """`{"success": false, "message": <reason>, "email_id": null}`, GoMail's own error shape."""
+    response = jsonify({"success": False, "message": reason, "email_id": None})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    """The contract's envelope, or GoMail's shape on the GoMail-compatible paths."""
+    # GoMail's clients predate the envelope and read `success`/`message`. Routing (405), size
+    # (413) and rate (429) errors are raised before any view runs, so the choice is made here,
+    # for every handler, by path.
+    if request.path.startswith(GOMAIL_PREFIX):
+        return gomail_error(status, reason, headers)
+    return envelope_error(status, reason, headers)
+
+
 def format_validation_messages(messages: Any, path: str = "") -> list[str]:
     """Flatten marshmallow's nested messages into readable sentences.
 
@@ -99,7 +120,7 @@ def format_validation_messages(messages: Any, path: str = "") -> list[str]:
 
 
 def _handle_api_error(err: ApiError) -> Response:
-    return envelope_error(err.status, err.reason, err.headers)
+    return _error(err.status, err.reason, err.headers)
 
 
 def _handle_http_exception(err: HTTPException) -> Response:
@@ -122,21 +143,21 @@ def _handle_http_exception(err: HTTPException) -> Response:
     headers = {}
     if status == 405 and err.get_response().headers.get("Allow"):
         headers["Allow"] = err.get_response().headers["Allow"]
-    return envelope_error(status, reason, headers)
+    return _error(status, reason, headers)
 
 
 def _handle_database_down(err: OperationalError) -> Response:
     log.warning("database unavailable: %s", err.orig)
-    return envelope_error(503, "database unavailable")
+    return _error(503, "database unavailable")
 
 
 def _handle_unexpected(err: Exception) -> Response:
     log.exception("unhandled error")
-    return envelope_error(500, "internal error; it has been logged")
+    return _error(500, "internal error; it has been logged")
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Every error, expected or not, answers in the envelope: never HTML, never a trace."""
+    """Every error answers in JSON (the envelope, or GoMail's shape on its paths): never HTML."""
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(OperationalError, _handle_database_down)

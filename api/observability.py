@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailroom import logs, metrics
-from models import IN_FLIGHT_STATUSES, Email
+from models import IN_FLIGHT_STATUSES, Email, ProviderState, utcnow
 from tasks.app import celery_app
 
 log = logging.getLogger("mailroom.api")
@@ -72,6 +72,13 @@ def _refresh_gauges() -> None:
         counts = {str(status): n for status, n in rows}
         for status in IN_FLIGHT_STATUSES:
             metrics.IN_FLIGHT.labels(str(status)).set(counts.get(str(status), 0))
+        now = utcnow()
+        with engine.connect() as conn:
+            states = conn.execute(select(ProviderState.name, ProviderState.opened_until)).all()
+        for name, opened_until in states:
+            metrics.CIRCUIT_STATE.labels(name).set(
+                1 if opened_until is not None and opened_until > now else 0
+            )
     except SQLAlchemyError:
         log.debug("in-flight counts unavailable", exc_info=True)
 

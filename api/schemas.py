@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from api.addresses import AddressError, format_address, split_addresses
@@ -23,6 +24,16 @@ def no_line_breaks(name: str, value: str) -> None:
     """Refuse CR or LF where they would start a new header."""
     if "\r" in value or "\n" in value:
         raise ValidationError(f"`{name}` must not contain line breaks")
+
+
+def check_recipients(data: dict[str, Any], to_name: str) -> None:
+    """At least one `to` address (the field is named `to_name`), at most MAX_RECIPIENTS in all."""
+    if not data.get("to"):
+        raise ValidationError(f"`{to_name}` needs at least one address")
+    count = sum(len(data.get(kind) or []) for kind in ("to", "cc", "bcc"))
+    most = current_app.config["MAX_RECIPIENTS"]
+    if count > most:
+        raise ValidationError(f"too many recipients: {count} (at most {most} per email)")
 
 
 # How address lists are documented in answers: one comma-separated string.

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
-from flask import current_app, g
+from flask import Response, current_app, g
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validate, validates_schema
+from sqlalchemy.exc import IntegrityError
 
+from api import idempotency
+from api.accept import accept_email, apply_default_sender
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.email_records import create_email
-from api.errors import BadRequest, ServiceUnavailable
+from api.errors import BadRequest
 from api.schemas import (
     WRITTEN_AS_STRING,
     Address,
     AddressList,
     BaseSchema,
     Headers,
+    check_recipients,
     envelope,
     no_line_breaks,
     success,
@@ -28,13 +30,10 @@ from api.schemas import (
 from api.storage_checks import check_attachments
 from mailroom import metrics
 from mailroom.specs import TemplateLoader
-from models import EmailStatus
+from models import Email, EmailStatus
 from render import Rendered, RenderError, render_inline, render_template
-from tasks.email_store import forget_publish
-from tasks.pipeline import PublishError, enqueue
 
 bp = Blueprint("send", __name__, description="Send an email")
-log = logging.getLogger(__name__)
 
 
 class SendRequestSchema(BaseSchema):
@@ -79,12 +78,7 @@ class SendRequestSchema(BaseSchema):
                 )
         if "subject" in data:
             no_line_breaks("subject", data["subject"])
-        if not data.get("to"):
-            raise ValidationError("`to` needs at least one address")
-        count = sum(len(data.get(kind) or []) for kind in ("to", "cc", "bcc"))
-        most = current_app.config["MAX_RECIPIENTS"]
-        if count > most:
-            raise ValidationError(f"too many recipients: {count} (at most {most} per email)")
+        check_recipients(data, "to")
 
 
 class SendDataSchema(BaseSchema):
@@ -101,54 +95,80 @@ class SendDataSchema(BaseSchema):
     status = fields.String()
 
 
+SEND_RESPONSE_SCHEMA = envelope("SendResponse", SendDataSchema)
+
+
 @bp.route("/send")
 class Send(MethodView):
     """Queue one email."""
 
     @require_scope("send")
     @bp.arguments(SendRequestSchema)
-    @bp.response(200, envelope("SendResponse", SendDataSchema))
-    def post(self, request: dict[str, Any]) -> dict[str, Any]:
+    @bp.response(200, SEND_RESPONSE_SCHEMA)
+    @bp.alt_response(409, response="DEFAULT_ERROR")
+    @bp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "the same key and body within 24 h return the first answer",
+            }
+        ]
+    )
+    def post(self, request: dict[str, Any]) -> dict[str, Any] | Response:
         """Validate, render, store and queue one email; nothing waits for a provider."""
-        request.setdefault("from_addr", current_app.config["DEFAULT_FROM"])
-        if not request["from_addr"]:
-            raise BadRequest("`from` is required (no default sender is configured)")
         session = db()
+        idem = idempotency.from_request(g.api_key.id)
+        if idem is not None:
+            replayed = idempotency.replay(session, idem)
+            if replayed is not None:
+                return replayed
+        apply_default_sender(request, "from")
         started = time.perf_counter()
         rendered = _render(request, TemplateLoader(session))
         metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
         check_attachments(current_app.extensions["mailroom.storage"], request["attachments"])
-        email = create_email(session, request, rendered, correlation_id=g.correlation_id)
-        session.commit()
-        metrics.EMAILS.labels(email.status.value).inc()
-        log.info("email accepted", extra={"email_id": str(email.id)})
-        if email.status == EmailStatus.QUEUED:
-            try:
-                enqueue([email.id], correlation={str(email.id): g.correlation_id})
-            except PublishError as err:
-                forget_publish(session, [email.id])
-                session.commit()
-                raise ServiceUnavailable(
-                    f"broker unavailable: email {email.id} is stored and will be sent "
-                    "once the broker is back"
-                ) from err
-        message = "Email queued successfully"
-        if email.status == EmailStatus.SCHEDULED:
-            message = "Email scheduled successfully"
-        return success(
-            message,
-            {
-                "email_id": email.id,
-                "template_id": email.template_id,
-                "from_addr": email.from_addr,
-                "to": email.to_addrs,
-                "cc": email.cc_addrs,
-                "bcc": email.bcc_addrs,
-                "attachments": email.attachment_keys,
-                "body": email.html if email.html is not None else email.text,
-                "status": email.status.value,
-            },
-        )
+
+        def remember(email: Email) -> None:
+            if idem is not None:
+                dumped = SEND_RESPONSE_SCHEMA().dump(_answer(email))
+                idempotency.remember(session, idem, dumped, email.id)
+
+        try:
+            email = accept_email(session, request, rendered, before_commit=remember)
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer as it did.
+            session.rollback()
+            assert idem is not None
+            replayed = idempotency.replay(session, idem)
+            if replayed is None:
+                raise
+            return replayed
+        return _answer(email)
+
+
+def _answer(email: Email) -> dict[str, Any]:
+    """The success envelope for an accepted email."""
+    message = {
+        EmailStatus.SCHEDULED: "Email scheduled successfully",
+        EmailStatus.SUPPRESSED: "Email suppressed: every recipient is on the suppression list",
+    }.get(email.status, "Email queued successfully")
+    return success(
+        message,
+        {
+            "email_id": email.id,
+            "template_id": email.template_id,
+            "from_addr": email.from_addr,
+            "to": email.to_addrs,
+            "cc": email.cc_addrs,
+            "bcc": email.bcc_addrs,
+            "attachments": email.attachment_keys,
+            "body": email.html if email.html is not None else email.text,
+            "status": email.status.value,
+        },
+    )
 
 
 def _render(request: dict[str, Any], loader: TemplateLoader) -> Rendered:

@@ -47,6 +47,13 @@ def _list(name: str, default: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
+def _optional_list(name: str) -> tuple[str, ...] | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str = "localhost"
@@ -59,6 +66,24 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class SesSettings:
+    """Region and credentials default to boto3's own (AWS_REGION, AWS_ACCESS_KEY_ID, ...)."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    configuration_set: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SendGridSettings:
+    api_key: str | None = None
+    host: str = "https://api.sendgrid.com"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     broker_url: str
@@ -66,10 +91,18 @@ class Settings:
     email_providers: tuple[str, ...] = ("outbox",)
     default_from: str | None = None
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    ses: SesSettings = field(default_factory=SesSettings)
+    sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
+    gcs_project: str | None = None
     outbox_dir: Path = Path("var/outbox")
     storage_backend: str = "local"
     storage_local_root: Path = Path("var/storage")
     max_attachments_bytes: int = 7 * MB
+    # Where the API stores files uploaded with an email, so that any worker can fetch them.
+    uploads_bucket: str = "mailroom-uploads"
+    # None keeps storage.hygiene's defaults (executables and scripts).
+    denied_attachment_extensions: tuple[str, ...] | None = None
+    denied_attachment_types: tuple[str, ...] | None = None
     # The queue the pipeline's tasks travel on; tests give each run its own.
     queue_name: str = "mailroom"
     queue_type: str = "classic"
@@ -80,12 +113,19 @@ class Settings:
     retry_backoff_seconds: float = 2.0
     retry_backoff_max_seconds: float = 600.0
     provider_cooldown_seconds: float = 60.0
+    circuit_failure_threshold: int = 5
     # Bound on how long the API may block on the broker before answering 503.
     publish_timeout_seconds: float = 3.0
     rate_limit: str = "100/second"
     rate_limit_storage_uri: str = "memory://"
     max_request_bytes: int = 10 * MB
     max_recipients: int = 50
+    # Provider webhooks: which SNS topics are ours (empty: any topic SNS signed), where SNS
+    # certificates may come from (empty: sns.<region>.amazonaws.com), SendGrid's public key.
+    sns_topic_arns: tuple[str, ...] = ()
+    sns_cert_hosts: tuple[str, ...] = ()
+    sns_allow_http: bool = False
+    sendgrid_webhook_public_key: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -108,10 +148,26 @@ def get_settings() -> Settings:
             ssl=_bool("SMTP_SSL", False),
             timeout=_float("SMTP_TIMEOUT", 30.0),
         ),
+        ses=SesSettings(
+            region=_str("SES_REGION"),
+            endpoint_url=_str("SES_ENDPOINT_URL"),
+            configuration_set=_str("SES_CONFIGURATION_SET"),
+            connect_timeout=_float("SES_CONNECT_TIMEOUT", 5.0),
+            read_timeout=_float("SES_READ_TIMEOUT", 30.0),
+        ),
+        sendgrid=SendGridSettings(
+            api_key=_str("SENDGRID_API_KEY"),
+            host=_str("SENDGRID_HOST", "https://api.sendgrid.com") or "https://api.sendgrid.com",
+            timeout=_float("SENDGRID_TIMEOUT", 30.0),
+        ),
+        gcs_project=_str("GCS_PROJECT"),
         outbox_dir=Path(_str("OUTBOX_DIR") or var_dir / "outbox").resolve(),
         storage_backend=(_str("STORAGE_BACKEND", "local") or "local").lower(),
         storage_local_root=Path(_str("STORAGE_LOCAL_ROOT") or var_dir / "storage").resolve(),
         max_attachments_bytes=_int("MAX_ATTACHMENTS_BYTES", 7 * MB),
+        uploads_bucket=_str("MAILROOM_UPLOADS_BUCKET", "mailroom-uploads") or "mailroom-uploads",
+        denied_attachment_extensions=_optional_list("MAILROOM_DENIED_ATTACHMENT_EXTENSIONS"),
+        denied_attachment_types=_optional_list("MAILROOM_DENIED_ATTACHMENT_TYPES"),
         queue_name=_str("MAILROOM_QUEUE", "mailroom") or "mailroom",
         queue_type=(_str("MAILROOM_QUEUE_TYPE", "classic") or "classic").lower(),
         sweep_lease_seconds=_float("MAILROOM_SWEEP_LEASE_SECONDS", 300.0),
@@ -120,10 +176,17 @@ def get_settings() -> Settings:
         retry_backoff_seconds=_float("MAILROOM_RETRY_BACKOFF_SECONDS", 2.0),
         retry_backoff_max_seconds=_float("MAILROOM_RETRY_BACKOFF_MAX_SECONDS", 600.0),
         provider_cooldown_seconds=_float("MAILROOM_PROVIDER_COOLDOWN_SECONDS", 60.0),
+        circuit_failure_threshold=_int("MAILROOM_CIRCUIT_FAILURES", 5),
         publish_timeout_seconds=_float("MAILROOM_PUBLISH_TIMEOUT_SECONDS", 3.0),
         # An empty MAILROOM_RATE_LIMIT turns limiting off (benchmarks, trusted networks).
         rate_limit=os.environ.get("MAILROOM_RATE_LIMIT", "100/second").strip(),
         rate_limit_storage_uri=_str("RATELIMIT_STORAGE_URI", "memory://") or "memory://",
         max_request_bytes=_int("MAILROOM_MAX_REQUEST_BYTES", 10 * MB),
         max_recipients=_int("MAILROOM_MAX_RECIPIENTS", 50),
+        sns_topic_arns=tuple(
+            a.strip() for a in os.environ.get("MAILROOM_SNS_TOPIC_ARNS", "").split(",") if a.strip()
+        ),
+        sns_cert_hosts=_list("MAILROOM_SNS_CERT_HOSTS", ""),
+        sns_allow_http=_bool("MAILROOM_SNS_ALLOW_HTTP", False),
+        sendgrid_webhook_public_key=_str("SENDGRID_WEBHOOK_PUBLIC_KEY"),
     )

@@ -7,15 +7,28 @@ from models.email import Email
 from models.email_event import EmailEvent
 from models.email_recipient import EmailRecipient
 from models.email_tag import EmailTag
+from models.idempotency_key import IdempotencyKey
+from models.provider_state import ProviderState
 from models.send_attempt import SendAttempt
-from models.status import FINAL_STATUSES, IN_FLIGHT_STATUSES, EmailStatus, EventType
+from models.status import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    TRANSITIONS,
+    EmailStatus,
+    EventType,
+    can_move,
+    sources_of,
+)
+from models.suppression import Suppression
 from models.template import Template, TemplateTranslation
+from models.webhook_endpoint import CallbackDelivery, WebhookEndpoint
 
 __all__ = [
     "SCOPES",
     "ApiKey",
     "Base",
     "Brand",
+    "CallbackDelivery",
     "Email",
     "EmailEvent",
     "EmailRecipient",
@@ -24,8 +37,15 @@ __all__ = [
     "EventType",
     "FINAL_STATUSES",
     "IN_FLIGHT_STATUSES",
+    "IdempotencyKey",
+    "ProviderState",
     "SendAttempt",
+    "Suppression",
+    "TRANSITIONS",
+    "can_move",
+    "sources_of",
     "Template",
     "TemplateTranslation",
+    "WebhookEndpoint",
     "utcnow",
 ]

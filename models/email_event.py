@@ -32,5 +32,7 @@ class EmailEvent(Base):
     recipient: Mapped[str | None] = mapped_column(String(320))
     provider: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[Any | None] = mapped_column(JSON)
+    # The provider's own id of a webhook event, so a repeated delivery is recorded once.
+    provider_event_id: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     email: Mapped[Email] = relationship(back_populates="events")

@@ -91,9 +91,13 @@ class FailoverSender:
             if attempt.kind == "rejected":
                 return _outcome(attempts, "rejected", error=attempt.error)
             if attempt.kind == "ambiguous":
+                # A provider that stops answering is failing, even if this message is pinned.
+                self.health.record_failure(provider.name, answer.describe())
                 return _outcome(attempts, "ambiguous", error=attempt.error, ambiguous=provider.name)
             if attempt.kind == "configuration":
                 self.health.mark_unhealthy(provider.name, answer.describe())
+            else:
+                self.health.record_failure(provider.name, answer.describe())
         summary = "; ".join(f"{a.provider}: {a.error}" for a in attempts)
         return _outcome(
             attempts, "exhausted", error=f"no provider accepted the message ({summary})"

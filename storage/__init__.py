@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.base import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStorage, StorageError
+from storage.base import (
+    InvalidKey,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStorage,
+    StorageError,
+    clean_filename,
+)
 from storage.local import LocalStorage
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "ObjectStorage",
     "StorageError",
     "build_storage",
+    "clean_filename",
 ]
 
 

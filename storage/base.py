@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
+
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\\"]+")
+# Under the 255-byte file name limit of common file systems, with room to spare for suffixes.
+_MAX_FILENAME_BYTES = 200
 
 
 class StorageError(Exception):
@@ -42,6 +47,10 @@ class ObjectStorage(Protocol):
         """The object's bytes; raises `ObjectNotFound`."""
         ...
 
+    def read_head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of the object (all of it when shorter)."""
+        ...
+
     def write(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Store `data` under `key`, replacing what was there."""
         ...
@@ -57,3 +66,19 @@ def split_key(key: str) -> tuple[str, str]:
     if any(ord(ch) < 32 for ch in key) or "\\" in key:
         raise InvalidKey(f"`{key}` is not a valid object key", key=key)
     return bucket, path
+
+
+def clean_filename(name: str) -> str:
+    """The last part of a key or of a client's path, without control characters or quotes."""
+    # Either separator: old browsers on Windows send the whole path, `C:\Users\ann\report.pdf`.
+    name = re.split(r"[/\\]", name)[-1]
+    name = _UNSAFE_FILENAME.sub("_", name).strip(" .")
+    if len(name.encode()) > _MAX_FILENAME_BYTES:
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or len(suffix.encode()) > 16:
+            stem, dot, suffix = name, "", ""
+        room = _MAX_FILENAME_BYTES - len(suffix.encode()) - len(dot)
+        # Cut on bytes (file systems count bytes), never inside a character.
+        stem = stem.encode()[:room].decode(errors="ignore").rstrip(" .")
+        name = f"{stem}{dot}{suffix}" if suffix else stem
+    return name or "attachment"

@@ -69,6 +69,19 @@ class GcsStorage:
             raise StorageError(f"cannot read `{key}`: {err}", key=key) from err
         return data
 
+    def read_head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes (one ranged download), enough to sniff the content type."""
+        blob = self._blob(key)
+        try:
+            data: bytes = blob.download_as_bytes(
+                start=0, end=max(0, size - 1), timeout=self.timeout, retry=self.retry
+            )
+        except api_exceptions.NotFound as err:
+            raise _not_found(key) from err
+        except _FAILURES as err:
+            raise StorageError(f"cannot read `{key}`: {err}", key=key) from err
+        return data
+
     def write(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Upload in one request; GCS makes the new object visible only once it is complete."""
         blob = self._blob(key)

@@ -39,6 +39,15 @@ class LocalStorage:
         except (FileNotFoundError, IsADirectoryError) as err:
             raise ObjectNotFound(f"attachment `{key}` not found", key=key) from err
 
+    def read_head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of the file."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as handle:
+                return handle.read(size)
+        except (FileNotFoundError, IsADirectoryError) as err:
+            raise ObjectNotFound(f"attachment `{key}` not found", key=key) from err
+
     def write(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Write atomically, so a reader never sees half a file."""
         path = self._path(key)

@@ -2,43 +2,50 @@
 
 from __future__ import annotations
 
-import mimetypes
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from storage import ObjectNotFound, ObjectStorage
-
-_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\\"]+")
+from storage import ObjectNotFound, ObjectStorage, clean_filename
+from storage.hygiene import SNIFF_BYTES, AttachmentDenied, AttachmentPolicy, sniff_content_type
 
 
 class AttachmentsRefused(Exception):
-    """The attachments cannot be sent: one is missing, or together they are too large."""
-
-
-def clean_filename(key: str) -> str:
-    """The last part of the key, without control characters, quotes or path separators."""
-    name = key.rsplit("/", 1)[-1]
-    name = _UNSAFE_FILENAME.sub("_", name).strip(" .")
-    return name or "attachment"
+    """The attachments cannot be sent: missing, dangerous, or together too large."""
 
 
 def build_manifest(
-    storage: ObjectStorage, keys: Sequence[str], max_total_bytes: int
+    storage: ObjectStorage,
+    keys: Sequence[str],
+    max_total_bytes: int,
+    policy: AttachmentPolicy | None = None,
 ) -> list[dict[str, Any]]:
-    """Stat every key and describe it; refuse a missing object or a total over the limit."""
+    """Describe every attachment by its bytes; refuse missing, denied or oversized ones.
+
+    The content type comes from the object's first bytes (an executable renamed .pdf is still
+    an executable), falling back to what storage or the name say.
+    """
+    policy = policy or AttachmentPolicy()
     manifest: list[dict[str, Any]] = []
     total = 0
     for key in keys:
         try:
             info = storage.stat(key)
+            head = storage.read_head(key, SNIFF_BYTES)
         except ObjectNotFound as err:
             raise AttachmentsRefused(f"attachment `{key}` not found") from err
         total += info.size
         filename = clean_filename(key)
+        sniffed = sniff_content_type(head, filename)
         content_type = (
-            info.content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            info.content_type
+            if sniffed == "application/octet-stream" and info.content_type
+            else sniffed
         )
+        try:
+            policy.check_name(key, filename)
+            policy.check_type(key, content_type)
+        except AttachmentDenied as err:
+            raise AttachmentsRefused(str(err)) from err
         manifest.append(
             {"key": key, "filename": filename, "contentType": content_type, "size": info.size}
         )

@@ -24,8 +24,10 @@ from models import (
     EmailStatus,
     EventType,
     SendAttempt,
+    can_move,
     utcnow,
 )
+from tasks import callbacks
 
 
 def add_event(
@@ -64,16 +66,27 @@ def transition(
     values: dict[str, Any],
     extra_where: Sequence[Any] = (),
 ) -> bool:
-    """Compare-and-set: apply `values` only while the email is in one of `expected` states."""
+    """Compare-and-set: apply `values` only while the email is in one of `expected` states.
+
+    A status change is also held to the transition table: `expected` states that may not move
+    to the new status are dropped, so no caller can move an email backwards.
+    """
+    allowed = list(expected)
+    if "status" in values:
+        allowed = [s for s in allowed if can_move(s, values["status"])]
+        if not allowed:
+            return False
     stmt = (
         update(Email)
-        .where(Email.id == email_id, Email.status.in_(list(expected)), *extra_where)
+        .where(Email.id == email_id, Email.status.in_(allowed), *extra_where)
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
     changed = _rowcount(session.execute(stmt)) == 1
     if changed and "status" in values:
         metrics.EMAILS.labels(str(values["status"])).inc()
+        # Same transaction: the caller's callbacks exist exactly when the change does.
+        callbacks.queue_status_change(session, email_id, str(values["status"]))
     return changed
 
 
@@ -249,23 +262,43 @@ def stale_in_flight(session: Session, lease: timedelta, limit: int) -> list[uuid
 def release_due_scheduled(session: Session, limit: int) -> list[uuid.UUID]:
     """Move scheduled emails whose time has come to `queued`; the ids to publish."""
     now = utcnow()
-    due = session.scalars(
-        select(Email.id)
-        .where(Email.status == EmailStatus.SCHEDULED, Email.send_at <= now)
-        .order_by(Email.send_at)
-        .limit(limit)
+    due = list(
+        session.scalars(
+            select(Email.id)
+            .where(Email.status == EmailStatus.SCHEDULED, Email.send_at <= now)
+            .order_by(Email.send_at)
+            .limit(limit)
+        )
     )
-    released = []
-    for email_id in due:
-        if transition(
-            session,
-            email_id,
-            expected=[EmailStatus.SCHEDULED],
-            values={"status": EmailStatus.QUEUED, "enqueued_at": now},
-        ):
-            add_event(session, email_id, EventType.QUEUED, detail="scheduled time reached")
-            released.append(email_id)
-    return released
+    return [email_id for email_id in due if release_scheduled(session, email_id)]
+
+
+def release_scheduled(session: Session, email_id: uuid.UUID) -> bool:
+    """scheduled -> queued, once its time has come."""
+    now = utcnow()
+    if transition(
+        session,
+        email_id,
+        expected=[EmailStatus.SCHEDULED],
+        values={"status": EmailStatus.QUEUED, "enqueued_at": now},
+        extra_where=[Email.send_at <= now],
+    ):
+        add_event(session, email_id, EventType.QUEUED, detail="scheduled time reached")
+        return True
+    return False
+
+
+def cancel_scheduled(session: Session, email_id: uuid.UUID) -> bool:
+    """scheduled -> failed with a `cancelled` event, while it has not started."""
+    if transition(
+        session,
+        email_id,
+        expected=[EmailStatus.SCHEDULED],
+        values={"status": EmailStatus.FAILED, "last_error": "cancelled"},
+    ):
+        add_event(session, email_id, EventType.CANCELLED, detail="cancelled before its time")
+        return True
+    return False
 
 
 def mark_requeued(session: Session, email_id: uuid.UUID, lease: timedelta) -> bool:

@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from celery import Task, chain
@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom import logs, metrics
+from mailroom.attachments import attachment_policy
 from mailroom.specs import load_brand
 from models import FINAL_STATUSES, Email, EmailStatus, EventType, utcnow
 from providers.failover import FailoverOutcome
@@ -80,6 +81,12 @@ def render(self: Task, email_id: str) -> None:
     eid = uuid.UUID(email_id)
     with runtime.transaction() as session:
         email = session.get(Email, eid)
+        if email is not None and email.status == EmailStatus.SCHEDULED:
+            # Published with an eta for its time; the sweeper also releases it if this is lost.
+            if email.send_at is None or email.send_at > utcnow():
+                return
+            if email_store.release_scheduled(session, eid):
+                session.refresh(email)
         if email is None or email.status != EmailStatus.QUEUED:
             return
         started = time.perf_counter()
@@ -121,7 +128,10 @@ def fetch_attachments(self: Task, email_id: str) -> None:
             return
         try:
             manifest = build_manifest(
-                rt.storage, email.attachment_keys or [], rt.settings.max_attachments_bytes
+                rt.storage,
+                email.attachment_keys or [],
+                rt.settings.max_attachments_bytes,
+                attachment_policy(rt.settings),
             )
         except AttachmentsRefused as err:
             email_store.fail(session, eid, str(err))
@@ -288,7 +298,9 @@ def email_chain(email_id: uuid.UUID | str) -> Any:
 
 
 def enqueue(
-    email_ids: Iterable[uuid.UUID | str], correlation: Mapping[str, str | None] | None = None
+    email_ids: Iterable[uuid.UUID | str],
+    correlation: Mapping[str, str | None] | None = None,
+    eta: datetime | None = None,
 ) -> None:
     """Publish one chain per email, after their rows are committed, over one producer.
 
@@ -307,7 +319,7 @@ def enqueue(
                     step.si(eid).set(headers=headers)
                     for step in (record_status, send, fetch_attachments)
                 ]
-                render.apply_async((eid,), producer=producer, chain=rest, headers=headers)
+                render.apply_async((eid,), producer=producer, chain=rest, headers=headers, eta=eta)
     except (KombuError, OSError) as err:
         log.warning("publish failed for %d emails: %r", len(ids), err)
         raise PublishError(str(err)) from err

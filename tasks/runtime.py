@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailroom.config import Settings, get_settings
 from models.db import make_engine, make_session_factory
 from providers.failover import FailoverSender
-from providers.health import InMemoryHealth
 from providers.registry import ProviderSettings, build_providers
 from storage import ObjectStorage, build_storage
+from tasks.provider_health import DatabaseHealth
 
 
 @dataclass
@@ -52,6 +52,14 @@ def provider_settings(settings: Settings) -> ProviderSettings:
         smtp_starttls=settings.smtp.starttls,
         smtp_ssl=settings.smtp.ssl,
         smtp_timeout=settings.smtp.timeout,
+        ses_region=settings.ses.region,
+        ses_endpoint_url=settings.ses.endpoint_url,
+        ses_configuration_set=settings.ses.configuration_set,
+        ses_connect_timeout=settings.ses.connect_timeout,
+        ses_read_timeout=settings.ses.read_timeout,
+        sendgrid_api_key=settings.sendgrid.api_key,
+        sendgrid_host=settings.sendgrid.host,
+        sendgrid_timeout=settings.sendgrid.timeout,
     )
 
 
@@ -66,8 +74,19 @@ def get() -> Runtime:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
-            sender=FailoverSender(providers, InMemoryHealth(settings.provider_cooldown_seconds)),
-            storage=build_storage(settings.storage_backend, local_root=settings.storage_local_root),
+            sender=FailoverSender(
+                providers,
+                DatabaseHealth(
+                    engine,
+                    cooldown_seconds=settings.provider_cooldown_seconds,
+                    failure_threshold=settings.circuit_failure_threshold,
+                ),
+            ),
+            storage=build_storage(
+                settings.storage_backend,
+                local_root=settings.storage_local_root,
+                gcs_project=settings.gcs_project,
+            ),
         )
     return _runtime
 

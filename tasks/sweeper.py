@@ -14,7 +14,7 @@ import uuid
 from sqlalchemy import select
 
 from models import Email
-from tasks import email_store, runtime
+from tasks import callbacks, email_store, runtime
 from tasks.app import celery_app
 from tasks.pipeline import PublishError, enqueue
 
@@ -32,6 +32,10 @@ def sweep(limit: int = 1000) -> int:
         # Scheduled emails are released here rather than by a Celery eta: a countdown held in
         # a worker's memory is lost with the worker, a row in the database is not.
         due += email_store.release_due_scheduled(session, limit)
+    with runtime.transaction() as session:
+        lost_callbacks = callbacks.due_deliveries(session, rt.lease, limit)
+    if lost_callbacks:
+        callbacks.publish(lost_callbacks)
     if not due:
         return 0
     with rt.sessions() as session:

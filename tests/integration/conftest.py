@@ -10,8 +10,41 @@ import pytest
 from kombu.connection import Connection
 
 from tests.conftest import AMQP_URL
+from tests.support.gcs_emulator import GcsEmulator
+from tests.support.moto_server import MotoServer, SesFront
+from tests.support.sendgrid_server import SendGridServer
 from tests.support.smtp_sink import SmtpSink
 from tests.support.stack import Stack
+
+SENDER = "billing@example.com"
+PDF = b"%PDF-1.4\n" + b"invoice " * 200
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        server.verify(SENDER)
+        yield server
+
+
+@pytest.fixture
+def ses(moto: MotoServer) -> Iterator[SesFront]:
+    with SesFront(moto.port) as front:
+        yield front
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridServer]:
+    with SendGridServer(api_key="SG.test-key") as server:
+        yield server
+
+
+@pytest.fixture
+def gcs() -> Iterator[GcsEmulator]:
+    with GcsEmulator() as emulator:
+        emulator.create_bucket("invoices")
+        emulator.put("invoices/2026/inv-1042.pdf", PDF, "application/pdf")
+        yield emulator
 
 
 @pytest.fixture

@@ -80,3 +80,18 @@ def test_satisfies_the_protocol_and_tolerates_threads() -> None:
         thread.join()
 
     assert all(health.is_available(f"p{n}") for n in range(3))
+
+
+def test_consecutive_failures_open_the_circuit_and_a_success_resets_the_count() -> None:
+    clock = FakeClock()
+    health = InMemoryHealth(cooldown_seconds=30, clock=clock, failure_threshold=3)
+    health.record_failure("ses", "throttled")
+    health.record_failure("ses", "throttled")
+    health.mark_healthy("ses")  # a success in between: the count starts over
+    health.record_failure("ses", "throttled")
+    health.record_failure("ses", "throttled")
+    assert health.is_available("ses")
+    health.record_failure("ses", "503")
+    assert not health.is_available("ses") and health.reason("ses") == "503"
+    clock.now += 30
+    assert health.is_available("ses")

@@ -3,7 +3,8 @@
 It checks the Bearer key and the shape of the JSON the way SendGrid does (answering 400 with
 `{"errors": [{"message", "field"}]}`), records what it accepts, and answers 202 with an
 `X-Message-Id`. Its `mode` makes it misbehave on demand: "unauthorized" (401), "throttle"
-(429), "error" (500), "unavailable" (503) or "hang" (sleep `hang_seconds` before answering).
+(429), "error" (500), "unavailable" (503), "reject" (400: the recipient refused for good) or
+"hang" (sleep `hang_seconds` before answering).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeGuard
 
-MODES = ("accept", "unauthorized", "throttle", "error", "unavailable", "hang")
+MODES = ("accept", "unauthorized", "throttle", "error", "unavailable", "hang", "reject")
 _STATUS = {"unauthorized": 401, "throttle": 429, "error": 500, "unavailable": 503}
 
 
@@ -125,6 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {sink.api_key}" or mode == "unauthorized":
             message = "The provided authorization grant is invalid, expired, or revoked"
             self._answer(401, {"errors": [{"message": message, "field": None, "help": None}]})
+            return
+        if mode == "reject":
+            field = "personalizations.0.to.0.email"
+            self._answer(
+                400, {"errors": [{"message": "Does not contain a valid address.", "field": field}]}
+            )
             return
         if mode in _STATUS:
             self._answer(_STATUS[mode], {"errors": [{"message": f"{mode} (test)", "field": None}]})

@@ -33,6 +33,8 @@ class Stack:
             **os.environ,
             "MAILROOM_ENV_FILE": "/dev/null",
             "MAILROOM_VAR_DIR": str(workdir / "var"),
+            # Each stack counts its own metrics (the test process may have set this variable).
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "var" / "metrics"),
             "MAILROOM_QUEUE": f"mailroom-test-{uuid.uuid4().hex[:10]}",
             "PYTHONUNBUFFERED": "1",
             **env,
@@ -223,6 +225,19 @@ class Stack:
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def post_raw(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """POST bytes as they are (a provider's webhook), without our API key."""
+        req = urllib.request.Request(
+            self.api_url + path, data=body, method="POST", headers=headers or {}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")

@@ -1,0 +1,66 @@
+"""Accepting a validated email: store it, commit, then publish its pipeline.
+
+Shared by every endpoint that sends (`POST /send`, the GoMail-compatible one), so that they
+store the same rows and answer a broker outage the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from api.email_records import create_email
+from api.errors import BadRequest, ServiceUnavailable
+from mailroom import metrics
+from models import Email, EmailStatus
+from render import Rendered
+from tasks.email_store import forget_publish
+from tasks.pipeline import PublishError, enqueue
+
+log = logging.getLogger(__name__)
+
+
+def apply_default_sender(request: dict[str, Any], field: str) -> None:
+    """Fill `from_addr` with DEFAULT_FROM; a 400 naming `field` when there is neither."""
+    request.setdefault("from_addr", current_app.config["DEFAULT_FROM"])
+    if not request["from_addr"]:
+        raise BadRequest(f"`{field}` is required (no default sender is configured)")
+
+
+def accept_email(
+    session: Session,
+    request: dict[str, Any],
+    rendered: Rendered,
+    *,
+    email_id: uuid.UUID | None = None,
+    before_commit: Callable[[Email], None] | None = None,
+) -> Email:
+    """Store and commit the email, then publish its chain; a 503 if the broker refuses it.
+
+    Publishing after the commit means a worker never looks for a row that is not there yet; an
+    email whose publish failed stays stored, and the sweeper publishes it once the broker is back.
+    """
+    email = create_email(
+        session, request, rendered, correlation_id=g.correlation_id, email_id=email_id
+    )
+    if before_commit is not None:
+        before_commit(email)
+    session.commit()
+    metrics.EMAILS.labels(email.status.value).inc()
+    log.info("email accepted", extra={"email_id": str(email.id)})
+    if email.status == EmailStatus.QUEUED:
+        try:
+            enqueue([email.id], correlation={str(email.id): g.correlation_id})
+        except PublishError as err:
+            forget_publish(session, [email.id])
+            session.commit()
+            raise ServiceUnavailable(
+                f"broker unavailable: email {email.id} is stored and will be sent "
+                "once the broker is back"
+            ) from err
+    return email

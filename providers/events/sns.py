@@ -1,0 +1,521 @@
+"""Amazon SNS HTTP(S) notifications, and the SES events they carry.
+
+A webhook handles one POST like this:
+
+    message = parse_sns(body)              # MalformedEvent: 400
+    verifier.verify(message.fields)        # SignatureError: 403 (CertificateUnavailable: 503)
+    if message.type == "SubscriptionConfirmation":
+        if subscribe_url_allowed(message.subscribe_url): GET it (with a timeout)
+    elif message.type == "Notification":
+        events = ses_events(message)       # [] for what we do not track
+
+A valid signature proves that SNS sent the message, not that the topic is ours: anyone can create
+a topic in their own account, subscribe our URL and publish made-up bounces. Pass
+`allowed_topic_arns` so such messages, confirmations included, are refused.
+
+The subscription must not use raw message delivery: without SNS's envelope nothing is signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from providers.events.model import (
+    CertificateUnavailable,
+    Clock,
+    DeliveryEvent,
+    EventType,
+    MalformedEvent,
+    SignatureError,
+    compact,
+    utc_now,
+)
+
+HostRule = str | re.Pattern[str]
+# SNS's certificate and confirmation hosts in every region, China's included.
+DEFAULT_HOSTS: tuple[HostRule, ...] = (re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"),)
+FETCH_TIMEOUT = 5.0
+# SNS's certificates are about 2 KB; anything far larger is not one.
+MAX_CERT_BYTES = 64 * 1024
+# SNS keeps a message's Timestamp across its retries, which its delivery policies cap at an hour.
+DEFAULT_MAX_AGE_SECONDS = 3600.0
+
+_HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {
+    "1": hashes.SHA1,
+    "2": hashes.SHA256,
+}
+_CONFIRMATION_KEYS = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+# Per type, the keys whose "Key\nValue\n" lines make the string to sign, in this order.
+_SIGNED_KEYS: Mapping[str, tuple[str, ...]] = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": _CONFIRMATION_KEYS,
+    "UnsubscribeConfirmation": _CONFIRMATION_KEYS,
+}
+_OPTIONAL_KEYS = frozenset({"Subject"})
+
+
+@dataclass(frozen=True)
+class SnsMessage:
+    """One SNS POST body; `fields` is the whole JSON object, which is what gets verified."""
+
+    type: str
+    message_id: str
+    topic_arn: str
+    timestamp: datetime
+    # The payload published to the topic: for SES, its JSON notification as a string.
+    message: str
+    subject: str | None = None
+    subscribe_url: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+
+def parse_sns(body: bytes) -> SnsMessage:
+    """Read an SNS POST body; raise `MalformedEvent` when it is not one."""
+    try:
+        fields = json.loads(body)
+    except ValueError as err:
+        raise MalformedEvent("the SNS body is not JSON", provider="ses") from err
+    if not isinstance(fields, dict):
+        raise MalformedEvent("the SNS body is not a JSON object", provider="ses")
+    kind = _required(fields, "Type")
+    if kind not in _SIGNED_KEYS:
+        raise MalformedEvent(f"unknown SNS message type {kind!r}", provider="ses")
+    confirmation = kind != "Notification"
+    if confirmation:
+        _required(fields, "Token")
+    timestamp = _parse_time(_required(fields, "Timestamp"))
+    if timestamp is None:
+        raise MalformedEvent("the SNS Timestamp is not an ISO 8601 time", provider="ses")
+    return SnsMessage(
+        type=kind,
+        message_id=_required(fields, "MessageId"),
+        topic_arn=_required(fields, "TopicArn"),
+        timestamp=timestamp,
+        message=_required(fields, "Message"),
+        subject=_optional(fields, "Subject"),
+        subscribe_url=_required(fields, "SubscribeURL") if confirmation else None,
+        fields=fields,
+    )
+
+
+def string_to_sign(message: Mapping[str, Any]) -> bytes:
+    """The bytes SNS signed for this message: AWS's key list for its type, "Key\\nValue\\n" each."""
+    kind = message.get("Type")
+    keys = _SIGNED_KEYS.get(kind) if isinstance(kind, str) else None
+    if keys is None:
+        raise SignatureError(f"cannot verify SNS type {kind!r}", provider="ses")
+    lines = []
+    for key in keys:
+        value = message.get(key)
+        if value is None and key in _OPTIONAL_KEYS:
+            continue
+        if not isinstance(value, str):
+            raise SignatureError(f"the signed field {key} is missing", provider="ses")
+        lines.append(f"{key}\n{value}\n")
+    return "".join(lines).encode()
+
+
+def url_allowed(url: str, allowed_hosts: Collection[HostRule], *, allow_http: bool = False) -> bool:
+    """Whether `url` is https (or http if allowed) on a host matching one of `allowed_hosts`.
+
+    A string rule is an exact host name, a compiled pattern must match the whole host name.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme not in (("https", "http") if allow_http else ("https",)):
+        return False
+    # "https://sns.x.amazonaws.com@evil.example/" has evil.example for host; refuse userinfo
+    # altogether so nobody has to think about it.
+    if not host or parts.username is not None or parts.password is not None:
+        return False
+    return any(
+        rule.fullmatch(host) if isinstance(rule, re.Pattern) else rule.lower() == host
+        for rule in allowed_hosts
+    )
+
+
+def subscribe_url_allowed(
+    url: str | None,
+    allowed_hosts: Collection[HostRule] = DEFAULT_HOSTS,
+    *,
+    allow_http: bool = False,
+) -> bool:
+    """Whether a SubscribeURL may be visited: only SNS's own https endpoint, by default."""
+    return url is not None and url_allowed(url, allowed_hosts, allow_http=allow_http)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Turn redirects into errors: the certificate must come from the allowed host itself."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        return None
+
+
+def fetch_certificate(url: str, timeout: float = FETCH_TIMEOUT) -> bytes:
+    """GET `url` without following redirects; OSError (timeouts included) when that fails."""
+    opener = urllib.request.build_opener(_NoRedirects)
+    with opener.open(url, timeout=timeout) as response:
+        body: bytes = response.read(MAX_CERT_BYTES + 1)
+    if len(body) > MAX_CERT_BYTES:
+        raise ValueError(f"more than {MAX_CERT_BYTES} bytes at {url}")
+    return body
+
+
+class SnsVerifier:
+    """Check SNS message signatures, caching the signing certificates by URL.
+
+    `fetch` GETs a certificate URL (with a timeout) and signals failure with OSError or
+    ValueError. `max_age_seconds=None` accepts any Timestamp; `allowed_topic_arns=None` any topic.
+    Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        allowed_cert_hosts: Collection[HostRule] = DEFAULT_HOSTS,
+        fetch: Callable[[str], bytes] = fetch_certificate,
+        cache_size: int = 16,
+        *,
+        allow_http: bool = False,
+        allowed_topic_arns: Collection[str] | None = None,
+        max_age_seconds: float | None = DEFAULT_MAX_AGE_SECONDS,
+        clock: Clock = utc_now,
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.allowed_cert_hosts = tuple(allowed_cert_hosts)
+        self.allow_http = allow_http
+        self.allowed_topic_arns = (
+            None if allowed_topic_arns is None else frozenset(allowed_topic_arns)
+        )
+        self.max_age_seconds = max_age_seconds
+        self._fetch = fetch
+        self._clock = clock
+        self._cache_size = cache_size
+        self._keys: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, message: Mapping[str, Any]) -> None:
+        """Return if SNS signed `message` (the POSTed JSON object); raise SignatureError if not."""
+        version = message.get("SignatureVersion")
+        hash_algorithm = _HASHES.get(version) if isinstance(version, str) else None
+        if hash_algorithm is None:
+            raise self._error(f"unsupported SignatureVersion {version!r}")
+        cert_url = message.get("SigningCertURL")
+        if not isinstance(cert_url, str) or not self._cert_url_allowed(cert_url):
+            raise self._error(f"SigningCertURL {cert_url!r} is not an allowed certificate URL")
+        if self.allowed_topic_arns is not None:
+            if message.get("TopicArn") not in self.allowed_topic_arns:
+                raise self._error(f"topic {message.get('TopicArn')!r} is not ours")
+        self._check_age(message.get("Timestamp"))
+        data = string_to_sign(message)
+        signature = _decode_signature(message.get("Signature"))
+        # Every check that needs no network is done: only now may a forged message cost a fetch.
+        key = self._public_key(cert_url)
+        try:
+            key.verify(signature, data, padding.PKCS1v15(), hash_algorithm())
+        except InvalidSignature as err:
+            raise self._error("the signature does not match the message") from err
+
+    def _cert_url_allowed(self, url: str) -> bool:
+        # SNS's certificate URLs all name a .pem file; nothing else on those hosts is a key.
+        allowed = url_allowed(url, self.allowed_cert_hosts, allow_http=self.allow_http)
+        return allowed and urlsplit(url).path.endswith(".pem")
+
+    def _check_age(self, value: Any) -> None:
+        timestamp = _parse_time(value) if isinstance(value, str) else None
+        if timestamp is None:
+            raise self._error("the Timestamp is missing or not an ISO 8601 time")
+        if self.max_age_seconds is None:
+            return
+        # Both ways: a Timestamp far in the future would stay "fresh" for too long.
+        age = abs((self._clock() - timestamp).total_seconds())
+        if age > self.max_age_seconds:
+            raise self._error(f"the Timestamp {value} is {age:.0f}s away from now")
+
+    def _public_key(self, url: str) -> rsa.RSAPublicKey:
+        with self._lock:
+            key = self._keys.get(url)
+            if key is not None:
+                self._keys.move_to_end(url)
+                return key
+        # Fetched outside the lock: one slow fetch must not hold up messages whose key is cached.
+        try:
+            pem = self._fetch(url)
+        except (OSError, ValueError) as err:
+            raise CertificateUnavailable(f"cannot fetch {url}: {err}", provider="ses") from err
+        try:
+            loaded = x509.load_pem_x509_certificate(pem).public_key()
+        except ValueError as err:
+            raise self._error(f"{url} does not hold a PEM certificate") from err
+        if not isinstance(loaded, rsa.RSAPublicKey):
+            raise self._error(f"the certificate at {url} does not hold an RSA key")
+        key = loaded
+        with self._lock:
+            self._keys[url] = key
+            self._keys.move_to_end(url)
+            while len(self._keys) > self._cache_size:
+                self._keys.popitem(last=False)
+        return key
+
+    @staticmethod
+    def _error(message: str) -> SignatureError:
+        return SignatureError(message, provider="ses")
+
+
+def ses_events(message: SnsMessage) -> list[DeliveryEvent]:
+    """The delivery events in an SES notification; [] for confirmations and untracked types."""
+    if message.type != "Notification":
+        return []
+    try:
+        payload = json.loads(message.message)
+    except ValueError as err:
+        raise MalformedEvent("the SNS Message is not JSON", provider="ses") from err
+    if not isinstance(payload, dict):
+        raise MalformedEvent("the SNS Message is not a JSON object", provider="ses")
+    # Configuration-set event publishing says eventType, identity notifications notificationType.
+    kind = payload.get("eventType") or payload.get("notificationType")
+    build = _BUILDERS.get(kind) if isinstance(kind, str) else None
+    if build is None:
+        return []
+    mail = _section(payload, "mail")
+    notification = _Notification(
+        payload=payload, mail=mail, message_id=_text(mail, "messageId"), sns_id=message.message_id
+    )
+    return build(notification)
+
+
+@dataclass(frozen=True)
+class _Notification:
+    """One SES notification being turned into events."""
+
+    payload: Mapping[str, Any]
+    mail: Mapping[str, Any]
+    message_id: str
+    sns_id: str
+
+    def event(
+        self,
+        type: EventType,
+        recipient: str | None,
+        at: datetime,
+        detail: Mapping[str, Any],
+        permanent: bool = False,
+    ) -> DeliveryEvent:
+        """An event of this notification; its id is stable across SNS's redeliveries."""
+        event_id = self.sns_id if recipient is None else f"{self.sns_id}:{recipient}"
+        return DeliveryEvent(
+            provider="ses",
+            type=type,
+            provider_message_id=self.message_id,
+            recipient=recipient,
+            at=at,
+            permanent=permanent,
+            detail=detail,
+            event_id=event_id,
+        )
+
+    def section(self, key: str) -> Mapping[str, Any]:
+        """The object named after the event (`bounce`, `delivery`...)."""
+        return _section(self.payload, key)
+
+    def time(self, section: Mapping[str, Any] | None = None) -> datetime:
+        """The section's own timestamp, else the time SES accepted the mail."""
+        for source in (section or {}, self.mail):
+            value = source.get("timestamp")
+            parsed = _parse_time(value) if isinstance(value, str) else None
+            if parsed is not None:
+                return parsed
+        raise MalformedEvent("the SES notification has no valid timestamp", provider="ses")
+
+    def destination(self) -> list[str]:
+        """Every envelope recipient of the mail."""
+        return _strings(self.mail, "destination")
+
+    def only_recipient(self) -> str | None:
+        """The recipient when there is one; opens and clicks do not say which one acted."""
+        destination = self.destination()
+        return destination[0] if len(destination) == 1 else None
+
+
+def _bounce(n: _Notification) -> list[DeliveryEvent]:
+    bounce = n.section("bounce")
+    # Undetermined bounces are treated as soft: suppressing on a guess would lose good addresses.
+    permanent = bounce.get("bounceType") == "Permanent"
+    at = n.time(bounce)
+    events = []
+    for recipient in _objects(bounce, "bouncedRecipients"):
+        detail = compact(
+            bounceType=bounce.get("bounceType"),
+            bounceSubType=bounce.get("bounceSubType"),
+            diagnosticCode=recipient.get("diagnosticCode"),
+            status=recipient.get("status"),
+            feedbackId=bounce.get("feedbackId"),
+        )
+        address = _text(recipient, "emailAddress")
+        kind: EventType = "bounced" if permanent else "soft_bounced"
+        events.append(n.event(kind, address, at, detail, permanent=permanent))
+    return events
+
+
+def _complaint(n: _Notification) -> list[DeliveryEvent]:
+    complaint = n.section("complaint")
+    at = n.time(complaint)
+    detail = compact(
+        feedbackType=complaint.get("complaintFeedbackType"), feedbackId=complaint.get("feedbackId")
+    )
+    return [
+        n.event("complained", _text(recipient, "emailAddress"), at, detail)
+        for recipient in _objects(complaint, "complainedRecipients")
+    ]
+
+
+def _delivery(n: _Notification) -> list[DeliveryEvent]:
+    delivery = n.section("delivery")
+    at = n.time(delivery)
+    detail = compact(smtpResponse=delivery.get("smtpResponse"))
+    return [
+        n.event("delivered", address, at, detail) for address in _strings(delivery, "recipients")
+    ]
+
+
+def _delay(n: _Notification) -> list[DeliveryEvent]:
+    delay = n.section("deliveryDelay")
+    at = n.time(delay)
+    events = []
+    for recipient in _objects(delay, "delayedRecipients"):
+        detail = compact(
+            delayType=delay.get("delayType"),
+            diagnosticCode=recipient.get("diagnosticCode"),
+            status=recipient.get("status"),
+        )
+        events.append(n.event("deferred", _text(recipient, "emailAddress"), at, detail))
+    return events
+
+
+def _send(n: _Notification) -> list[DeliveryEvent]:
+    at = n.time()
+    return [n.event("processed", address, at, {}) for address in n.destination()]
+
+
+def _reject(n: _Notification) -> list[DeliveryEvent]:
+    detail = compact(reason=n.section("reject").get("reason"))
+    at = n.time()
+    return [n.event("rejected", address, at, detail) for address in n.destination()]
+
+
+def _open(n: _Notification) -> list[DeliveryEvent]:
+    return [n.event("opened", n.only_recipient(), n.time(n.section("open")), {})]
+
+
+def _click(n: _Notification) -> list[DeliveryEvent]:
+    click = n.section("click")
+    detail = compact(url=click.get("link"))
+    return [n.event("clicked", n.only_recipient(), n.time(click), detail)]
+
+
+_BUILDERS: Mapping[str, Callable[[_Notification], list[DeliveryEvent]]] = {
+    "Bounce": _bounce,
+    "Complaint": _complaint,
+    "Delivery": _delivery,
+    "DeliveryDelay": _delay,
+    "Send": _send,
+    "Reject": _reject,
+    "Open": _open,
+    "Click": _click,
+}
+
+
+def _parse_time(value: str) -> datetime | None:
+    """An ISO 8601 time in UTC; a time without offset is taken as UTC, as AWS means it."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _decode_signature(value: Any) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise SignatureError("the Signature is missing", provider="ses")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as err:
+        raise SignatureError("the Signature is not base64", provider="ses") from err
+
+
+def _required(fields: Mapping[str, Any], key: str) -> str:
+    value = fields.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"the SNS field {key} is missing or not a string", provider="ses")
+    return value
+
+
+def _optional(fields: Mapping[str, Any], key: str) -> str | None:
+    value = fields.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _section(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"the SES notification has no {key} object", provider="ses")
+    return value
+
+
+def _text(parent: Mapping[str, Any], key: str) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"the SES field {key} is missing or not a string", provider="ses")
+    return value
+
+
+def _objects(parent: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = parent.get(key)
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise MalformedEvent(f"the SES field {key} is not a list of objects", provider="ses")
+    return value
+
+
+def _strings(parent: Mapping[str, Any], key: str) -> list[str]:
+    value = parent.get(key)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise MalformedEvent(f"the SES field {key} is not a list of strings", provider="ses")
+    return value

@@ -1,0 +1,224 @@
+"""Status callbacks: every status change POSTed to the caller's registered endpoints.
+
+A change writes one `CallbackDelivery` row per interested endpoint in the same transaction
+(an outbox), and the rows are published after that transaction commits. `deliver_callback`
+POSTs the JSON with an HMAC-SHA256 signature and retries with backoff for up to a day; the
+sweeper re-publishes a pending delivery whose message was lost.
+
+Signature: `X-Mailroom-Signature: v1=<hex>` where hex is HMAC-SHA256(secret, f"{ts}.{body}")
+and `ts` is the `X-Mailroom-Timestamp` header (Unix seconds), so a receiver can refuse replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from models import CallbackDelivery, WebhookEndpoint, utcnow
+from tasks import runtime
+from tasks.app import celery_app
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Mailroom-Signature"
+TIMESTAMP_HEADER = "X-Mailroom-Timestamp"
+GIVE_UP_AFTER = timedelta(days=1)
+REQUEST_TIMEOUT_SECONDS = 10.0
+# Endpoints are read at most this often per process: a new one takes effect within a second.
+ENDPOINT_CACHE_SECONDS = 1.0
+_PENDING_KEY = "mailroom.callbacks"
+
+_cache: tuple[float, list[tuple[uuid.UUID, frozenset[str]]]] | None = None
+_cache_lock = threading.Lock()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header's value for `body` sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + digest.hexdigest()
+
+
+def _endpoints(session: Session) -> list[tuple[uuid.UUID, frozenset[str]]]:
+    global _cache
+    with _cache_lock:
+        if _cache is not None and time.monotonic() - _cache[0] < ENDPOINT_CACHE_SECONDS:
+            return _cache[1]
+    rows = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.active)
+    ).all()
+    found = [(row.id, frozenset(row.events or ())) for row in rows]
+    with _cache_lock:
+        _cache = (time.monotonic(), found)
+    return found
+
+
+def forget_endpoints() -> None:
+    """Drop the cached endpoint list (after an endpoint is added or removed here)."""
+    global _cache
+    with _cache_lock:
+        _cache = None
+
+
+def queue_status_change(
+    session: Session, email_id: uuid.UUID, status: str, detail: Any = None
+) -> None:
+    """Write a delivery for each endpoint that wants `status`; published after commit."""
+    endpoints = [eid for eid, events in _endpoints(session) if not events or status in events]
+    if not endpoints:
+        return
+    now = utcnow()
+    payload = {
+        "type": "email.status",
+        "emailId": str(email_id),
+        "status": status,
+        "at": now.isoformat(),
+        "detail": detail,
+    }
+    for endpoint_id in endpoints:
+        delivery = CallbackDelivery(
+            id=uuid.uuid4(),
+            endpoint_id=endpoint_id,
+            email_id=email_id,
+            event=status,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        session.add(delivery)
+        session.info.setdefault(_PENDING_KEY, []).append(delivery.id)
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_after_commit(session: Session) -> None:
+    ids = session.info.pop(_PENDING_KEY, None)
+    if ids:
+        publish(ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def publish(delivery_ids: Iterable[uuid.UUID]) -> None:
+    """Publish delivery tasks; a failure is left to the sweeper (the rows stay pending)."""
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for delivery_id in delivery_ids:
+                deliver_callback.apply_async((str(delivery_id),), producer=producer)
+    except Exception:  # noqa: BLE001 - never fail the caller's commit over a callback
+        log.warning("callback publish failed; the sweeper will retry", exc_info=True)
+
+
+def due_deliveries(session: Session, lease: timedelta, limit: int) -> list[uuid.UUID]:
+    """Pending deliveries whose next attempt is overdue (their message was lost); claimed."""
+    now = utcnow()
+    overdue = list(
+        session.scalars(
+            select(CallbackDelivery.id)
+            .where(
+                CallbackDelivery.state == "pending",
+                CallbackDelivery.next_attempt_at < now - timedelta(seconds=5),
+            )
+            .limit(limit)
+        )
+    )
+    claimed = []
+    for delivery_id in overdue:
+        result = session.execute(
+            update(CallbackDelivery)
+            .where(
+                CallbackDelivery.id == delivery_id,
+                CallbackDelivery.state == "pending",
+                CallbackDelivery.next_attempt_at < now - timedelta(seconds=5),
+            )
+            .values(next_attempt_at=now + lease)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(delivery_id)
+    return claimed
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as resp:
+            return int(resp.status), None
+    except urllib.error.HTTPError as err:
+        return int(err.code), f"HTTP {err.code}"
+    except (urllib.error.URLError, OSError) as err:
+        return None, repr(err)
+
+
+def _backoff(attempts: int) -> float:
+    delay = min(3600.0, 2.0 * 2 ** max(0, attempts - 1))
+    return random.uniform(delay / 2, delay)
+
+
+@celery_app.task(name="mailroom.deliver_callback", bind=True, acks_late=True, max_retries=None)
+def deliver_callback(self: Any, delivery_id: str) -> None:
+    """POST one status change to its endpoint; retried with backoff for up to a day."""
+    did = uuid.UUID(delivery_id)
+    rt = runtime.get()
+    with runtime.transaction() as session:
+        row = session.get(CallbackDelivery, did)
+        if row is None or row.state != "pending":
+            return
+        endpoint = session.get(WebhookEndpoint, row.endpoint_id)
+        if endpoint is None or not endpoint.active:
+            row.state, row.last_error = "failed", "endpoint removed"
+            return
+        # Hold the row for the attempt so the sweeper does not publish it meanwhile.
+        row.attempts += 1
+        row.next_attempt_at = utcnow() + rt.lease
+        url, secret, payload = endpoint.url, endpoint.secret, row.payload
+        created_at, attempts = row.created_at, row.attempts
+    body = json.dumps({**payload, "deliveryId": delivery_id, "attempt": attempts}).encode()
+    timestamp = str(int(time.time()))
+    status, error = _post(
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "User-Agent": "Mailroom-Callbacks/1",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+        },
+    )
+    countdown = _finish(did, status, error, attempts, created_at)
+    if countdown is not None:
+        raise self.retry(countdown=countdown)
+
+
+def _finish(
+    did: uuid.UUID, status: int | None, error: str | None, attempts: int, created_at: datetime
+) -> float | None:
+    """Record the attempt; the countdown to the next one, or None when done."""
+    now = utcnow()
+    with runtime.transaction() as session:
+        row = session.get(CallbackDelivery, did)
+        if row is None:
+            return None
+        row.last_status_code, row.last_error = status, error
+        if status is not None and 200 <= status < 300:
+            row.state, row.delivered_at = "delivered", now
+            return None
+        if now - created_at >= GIVE_UP_AFTER:
+            row.state = "failed"
+            return None
+        countdown = _backoff(attempts)
+        row.next_attempt_at = now + timedelta(seconds=countdown)
+        return countdown

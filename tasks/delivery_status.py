@@ -1,0 +1,133 @@
+"""Provider news about sent emails: events per recipient, and the email's summary status.
+
+An email's status after `sent` summarises its recipients' outcomes and only moves up
+(sent < delivered < bounced < complained), so a late or repeated event never moves it
+backwards; every event is still recorded. A provider event id is stored once: a webhook the
+provider sends twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import Email, EmailEvent, EmailRecipient, EmailStatus
+from providers.events.model import CONTRACT_STATUS, FINAL_TYPES, DeliveryEvent
+from tasks import email_store
+from tasks.suppressions import suppress
+
+log = logging.getLogger(__name__)
+
+# What puts an address on the suppression list.
+SUPPRESSING = {"bounced": "hard_bounce", "complained": "complaint"}
+
+
+@dataclass
+class Applied:
+    """What a batch of provider events did."""
+
+    recorded: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    status_changes: int = 0
+
+
+def apply_events(session: Session, events: Iterable[DeliveryEvent]) -> Applied:
+    """Record each event on its email; update statuses and the suppression list. No commit."""
+    applied = Applied()
+    for event in events:
+        email = session.scalars(
+            select(Email).where(
+                Email.provider_message_id == event.provider_message_id,
+                Email.provider == event.provider,
+            )
+        ).first()
+        if email is None:
+            applied.unknown += 1
+            continue
+        if not _record(session, email, event):
+            applied.duplicates += 1
+            continue
+        applied.recorded += 1
+        if (
+            event.type in SUPPRESSING
+            and event.recipient
+            and (event.type != "bounced" or event.permanent)
+        ):
+            suppress(
+                session,
+                event.recipient,
+                reason=SUPPRESSING[event.type],
+                source=event.provider,
+                detail=str(event.detail.get("diagnosticCode") or event.detail.get("reason") or "")
+                or None,
+                email_id=email.id,
+            )
+        new_status = _summary(session, email)
+        if new_status is not None and email_store.transition(
+            session,
+            email.id,
+            expected=[email.status],
+            values={"status": new_status},
+        ):
+            applied.status_changes += 1
+            session.refresh(email)
+    return applied
+
+
+def _record(session: Session, email: Email, event: DeliveryEvent) -> bool:
+    """Insert the event once; False when this provider event was already recorded."""
+    event_id = f"{event.provider}:{event.event_id}" if event.event_id else None
+    if event_id is not None:
+        exists = session.scalar(
+            select(EmailEvent.id).where(EmailEvent.provider_event_id == event_id)
+        )
+        if exists is not None:
+            return False
+    row = EmailEvent(
+        email_id=email.id,
+        type=event.type,
+        at=event.at,
+        recipient=event.recipient,
+        provider=event.provider,
+        detail=dict(event.detail) or None,
+        provider_event_id=event_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # a concurrent delivery of the same webhook got there first
+        return False
+    return True
+
+
+def _summary(session: Session, email: Email) -> EmailStatus | None:
+    """The status the recipients' final outcomes point to, or None for no change."""
+    finals: dict[str, str] = {}
+    rows = session.execute(
+        select(EmailEvent.recipient, EmailEvent.type)
+        .where(EmailEvent.email_id == email.id, EmailEvent.type.in_(list(FINAL_TYPES)))
+        .order_by(EmailEvent.id)
+    )
+    rank = {"rejected": 0, "dropped": 0, "delivered": 1, "bounced": 2, "complained": 3}
+    for recipient, type_ in rows:
+        key = (recipient or "").lower()
+        if rank[type_] >= rank.get(finals.get(key, ""), -1):
+            finals[key] = type_
+    if not finals:
+        return None
+    best = max(finals.values(), key=lambda t: rank[t])
+    if rank[best] == 0:
+        # Refused by the provider: the email failed only if no recipient got it at all.
+        recipients = session.scalars(
+            select(EmailRecipient.address).where(EmailRecipient.email_id == email.id)
+        )
+        if set(recipients) <= set(finals):
+            return EmailStatus.FAILED
+        return None
+    return EmailStatus(CONTRACT_STATUS[best])
