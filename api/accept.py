@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g
@@ -17,12 +18,13 @@ from sqlalchemy.orm import Session
 from api.email_records import create_email
 from api.errors import BadRequest, ServiceUnavailable
 from mailroom import metrics
-from models import Email, EmailStatus
+from models import Email, EmailStatus, utcnow
 from render import Rendered
 from tasks.email_store import forget_publish
 from tasks.pipeline import PublishError, enqueue
 
 log = logging.getLogger(__name__)
+NEAR_SCHEDULE = timedelta(minutes=10)
 
 
 def apply_default_sender(request: dict[str, Any], field: str) -> None:
@@ -53,10 +55,19 @@ def accept_email(
     session.commit()
     metrics.EMAILS.labels(email.status.value).inc()
     log.info("email accepted", extra={"email_id": str(email.id)})
-    if email.status == EmailStatus.QUEUED:
+    eta = None
+    if email.status == EmailStatus.SCHEDULED and email.send_at is not None:
+        # A near time is published with an eta so it leaves on time; a far one is left to the
+        # sweeper, since a broker drops consumers that hold unacknowledged messages too long.
+        if email.send_at - utcnow() <= NEAR_SCHEDULE:
+            eta = email.send_at
+    if email.status == EmailStatus.QUEUED or eta is not None:
         try:
-            enqueue([email.id], correlation={str(email.id): g.correlation_id})
+            enqueue([email.id], correlation={str(email.id): g.correlation_id}, eta=eta)
         except PublishError as err:
+            if eta is not None:
+                return email  # scheduled: the sweeper releases it anyway
+
             forget_publish(session, [email.id])
             session.commit()
             raise ServiceUnavailable(
