@@ -44,5 +44,8 @@ beat: install ## the scheduler that runs the sweeper
 flower: install ## Flower, behind FLOWER_BASIC_AUTH
 	$(BIN)/celery -A tasks.app flower --port=$${FLOWER_PORT:-5555} --basic-auth=$${FLOWER_BASIC_AUTH:?set FLOWER_BASIC_AUTH=user:password}
 
+chaos: install ## the fault-injection suite alone (private RabbitMQ and PostgreSQL)
+	$(PY) -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) var *.egg-info

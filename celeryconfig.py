@@ -55,7 +55,13 @@ task_default_routing_key = _settings.queue_name
 task_queues = (
     _Queue(  # type: ignore[no-untyped-call]
         _settings.queue_name,
-        _Exchange(_settings.queue_name, type="direct", durable=True),  # type: ignore[no-untyped-call]
+        # Quorum queues: Celery's native delayed delivery (countdown retries without holding
+        # the message in a worker) needs a topic exchange.
+        _Exchange(
+            _settings.queue_name,
+            type="topic" if _settings.queue_type == "quorum" else "direct",
+            durable=True,
+        ),  # type: ignore[no-untyped-call]
         routing_key=_settings.queue_name,
         durable=True,
         queue_arguments=_queue_arguments,
@@ -80,6 +86,8 @@ beat_schedule = {
     "mailroom-sweep": {
         "task": "mailroom.sweep",
         "schedule": _settings.sweep_interval_seconds,
+        # A sweep that waited behind a backlog is stale: drop it instead of piling them up.
+        "options": {"expires": _settings.sweep_interval_seconds},
     }
 }
 beat_schedule_filename = str(_settings.var_dir / "celerybeat-schedule")

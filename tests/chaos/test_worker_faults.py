@@ -1,0 +1,148 @@
+"""Workers killed with -9: mid-load, holding a scheduled email, rendering a large template."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.chaos.harness import Census, Load, plain_email, smtp_ids, tally
+from tests.support.smtp_sink import SmtpSink
+from tests.support.stack import Stack
+
+pytestmark = [pytest.mark.chaos]
+
+# 1,000 at the default pace takes 85 s on two cores; MAILROOM_CHAOS_KILL_WORKER=1000 for that.
+KILL_WORKER_EMAILS = int(os.environ.get("MAILROOM_CHAOS_KILL_WORKER", "600"))
+
+
+def _smtp(stack: Stack, sink: SmtpSink) -> None:
+    stack.env.update(
+        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port)}
+    )
+
+
+def test_kill_worker_mid_load(chaos_stack: Stack, census: Census, smtp_sink: SmtpSink) -> None:
+    """kill -9 one worker's process group while 1,000 emails flow: none lost, duplicates few."""
+    _smtp(chaos_stack, smtp_sink)
+    chaos_stack.migrate_and_key()
+    chaos_stack.start_api()
+    chaos_stack.start_worker("w1", concurrency=2)
+    chaos_stack.start_worker("w2", concurrency=2)
+    chaos_stack.start_beat()
+    started = time.monotonic()
+    load = Load(chaos_stack, lambda n: plain_email("kill-worker", n), KILL_WORKER_EMAILS).start()
+    while len(smtp_ids(smtp_sink)) < KILL_WORKER_EMAILS // 3:
+        time.sleep(0.2)
+    in_flight = census.counts().get("sending", 0)
+    chaos_stack.kill("w1", signal.SIGKILL)
+    load.join()
+    census.wait_final(len(load.accepted), timeout=180)
+    result = tally(
+        "kill-worker",
+        census,
+        load,
+        load.accepted,
+        {"smtp": smtp_ids(smtp_sink)},
+        started,
+        {"in_flight_at_kill": in_flight},
+    )
+    result.report()
+    reclaimed = census.events("reclaimed")
+    dupes = {eid for eid in smtp_ids(smtp_sink) if smtp_ids(smtp_sink).count(eid) > 1}
+    assert result.lost == 0, result.line()
+    assert load.statuses() == {200: KILL_WORKER_EMAILS}, load.statuses()
+    # prefetch 1 x concurrency 2: the killed worker held at most two emails.
+    assert result.duplicates <= 2, result.line()
+    assert all(reclaimed[eid] for eid in dupes), (dupes, reclaimed)
+
+
+def _templates(stack: Stack) -> tuple[str, str]:
+    def create(body: dict[str, Any]) -> str:
+        status, answer = stack.request("POST", "/templates", body)
+        assert status == 201, answer
+        return str(answer["data"]["templateId"])
+
+    item = create(
+        {
+            "name": "item",
+            "subject": "-",
+            "html": "<li class='item'><b>{{ NAME }}</b>: <i>{{ PRICE }}</i> "
+            + "<span class='d'>lorem ipsum dolor sit amet</span> " * 5
+            + "</li>",
+            "variables": [{"name": "NAME"}, {"name": "PRICE"}],
+        }
+    )
+    parent = create(
+        {
+            "name": "catalogue",
+            "subject": "Catalogue for {{ CLIENT }}",
+            "html": "<style>.item{color:#333;padding:2px} .d{font-size:10px} b{color:red}</style>"
+            "<h1>Hello {{ CLIENT }}</h1><ul>{{ ITEMS }}</ul>",
+            "variables": [
+                {"name": "CLIENT", "required": True},
+                {"name": "ITEMS", "type": "template"},
+            ],
+        }
+    )
+    return parent, item
+
+
+def test_kill_worker_holding_scheduled_and_rendering(
+    chaos_stack: Stack, census: Census, smtp_sink: SmtpSink
+) -> None:
+    """A worker killed holding a near scheduled email and rendering 100-item templates."""
+    _smtp(chaos_stack, smtp_sink)
+    chaos_stack.migrate_and_key()
+    chaos_stack.start_api()
+    chaos_stack.start_beat()
+    parent, item = _templates(chaos_stack)
+    chaos_stack.start_worker("w1", concurrency=2)
+    started = time.monotonic()
+    send_at = datetime.now(UTC) + timedelta(seconds=8)
+    scheduled = chaos_stack.send({**plain_email("scheduled", 0), "sendAt": send_at.isoformat()})
+
+    def nested(n: int) -> dict[str, Any]:
+        items = [
+            {"templateId": item, "variables": {"NAME": f"i{i}", "PRICE": i}} for i in range(100)
+        ]
+        return {
+            "from": "chaos@example.com",
+            "to": f"user{n}@example.com",
+            "templateId": parent,
+            "variables": {"CLIENT": f"client {n}", "ITEMS": items},
+            "customStyle": "li { margin: 0 } h1 { font-size: 20px }",
+        }
+
+    load = Load(chaos_stack, nested, 40, threads=4).start()
+    while load.done < 20:  # w1 renders the large templates while more arrive
+        time.sleep(0.1)
+    at_kill = census.counts()
+    chaos_stack.kill("w1", signal.SIGKILL)
+    chaos_stack.start_worker("w2", concurrency=2)
+    load.join()
+    accepted = [scheduled, *load.accepted]
+    census.wait_final(len(accepted), timeout=120)
+    result = tally(
+        "kill-worker-scheduled-render",
+        census,
+        load,
+        accepted,
+        {"smtp": smtp_ids(smtp_sink)},
+        started,
+        {"at_kill": at_kill},
+    )
+    result.report()
+    assert result.lost == 0, result.line()
+    assert census.status_of([scheduled]) == {scheduled: "sent"}
+    assert smtp_ids(smtp_sink).count(scheduled) == 1
+    [(sent_at,)] = census.query(
+        "SELECT min(at) FROM email_events WHERE email_id = %s AND type = 'sent'", (scheduled,)
+    )
+    assert sent_at >= send_at, (sent_at, send_at)  # killed early, never sent early
+    assert len(load.accepted) == 40
+    assert result.duplicates <= 2, result.line()
