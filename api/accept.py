@@ -6,7 +6,9 @@ store the same rows and answer a broker outage the same way.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,6 +26,10 @@ from tasks.email_store import forget_publish
 from tasks.pipeline import PublishError, enqueue
 
 log = logging.getLogger(__name__)
+# Test hook for tests/chaos: exit the process on every Nth accepted email, right between the
+# commit and the publish, to prove the sweeper sends what a crash there leaves behind.
+_CRASH_EVERY = int(os.environ.get("MAILROOM_TEST_CRASH_AFTER_COMMIT") or 0)
+_ACCEPTED = itertools.count(1)
 NEAR_SCHEDULE = timedelta(minutes=10)
 
 
@@ -53,6 +59,8 @@ def accept_email(
     if before_commit is not None:
         before_commit(email)
     session.commit()
+    if _CRASH_EVERY and next(_ACCEPTED) % _CRASH_EVERY == 0:
+        os._exit(1)
     metrics.EMAILS.labels(email.status.value).inc()
     log.info("email accepted", extra={"email_id": str(email.id)})
     eta = None
@@ -72,6 +80,7 @@ def accept_email(
             session.commit()
             raise ServiceUnavailable(
                 f"broker unavailable: email {email.id} is stored and will be sent "
-                "once the broker is back"
+                "once the broker is back",
+                email_id=email.id,
             ) from err
     return email

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 # The GoMail-compatible endpoint lives under this prefix (see api/gomail.py).
 GOMAIL_PREFIX = "/api/v1/email-service/"
+# Hasura calls this one path for every action (see api/hasura.py).
+HASURA_ACTIONS_PATH = "/hasura/actions"
 
 # HTTP status -> the contract's `message` category.
 CATEGORIES = {
@@ -36,10 +38,20 @@ class ApiError(Exception):
 
     status = 400
 
-    def __init__(self, reason: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        headers: dict[str, str] | None = None,
+        email_id: object | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.headers = headers or {}
+        # An email that was stored although the request failed (a broker outage): callers
+        # whose error shape has a field for it (GoMail's `email_id`) get it, so they do not
+        # retry into a duplicate.
+        self.email_id = email_id
 
 
 class BadRequest(ApiError):
@@ -76,21 +88,44 @@ def envelope_error(status: int, reason: str, headers: dict[str, str] | None = No
     return response
 
 
-def gomail_error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
-    """`{"success": false, "message": <reason>, "email_id": null}`, GoMail's own error shape."""
-    response = jsonify({"success": False, "message": reason, "email_id": None})
+def gomail_error(
+    status: int, reason: str, headers: dict[str, str] | None = None, email_id: object = None
+) -> Response:
+    """`{"success": false, "message": <reason>, "email_id": ...}`, GoMail's own error shape."""
+    email = str(email_id) if email_id is not None else None
+    response = jsonify({"success": False, "message": reason, "email_id": email})
     response.status_code = status
     response.headers.update(headers or {})
     return response
 
 
-def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
-    """The contract's envelope, or GoMail's shape on the GoMail-compatible paths."""
+def hasura_code(status: int) -> str:
+    """The stable `extensions.code` of a Hasura error: the category, hyphenated."""
+    category = CATEGORIES.get(status, "server error" if status >= 500 else "invalid request")
+    return category.replace(" ", "-")
+
+
+def hasura_error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    """`{"message": <reason>, "extensions": {"code": <category-as-code>}}`, Hasura's error shape."""
+    response = jsonify({"message": reason, "extensions": {"code": hasura_code(status)}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _error(
+    status: int, reason: str, headers: dict[str, str] | None = None, email_id: object = None
+) -> Response:
+    """The contract's envelope, or the caller's own shape on the GoMail and Hasura paths."""
     # GoMail's clients predate the envelope and read `success`/`message`. Routing (405), size
     # (413) and rate (429) errors are raised before any view runs, so the choice is made here,
     # for every handler, by path.
     if request.path.startswith(GOMAIL_PREFIX):
-        return gomail_error(status, reason, headers)
+        return gomail_error(status, reason, headers, email_id)
+    # Hasura relays only `message` and `extensions` of an action's 4xx to the GraphQL client;
+    # an envelope would reach it as an opaque "unexpected" error.
+    if request.path == HASURA_ACTIONS_PATH:
+        return hasura_error(status, reason, headers)
     return envelope_error(status, reason, headers)
 
 
@@ -120,7 +155,7 @@ def format_validation_messages(messages: Any, path: str = "") -> list[str]:
 
 
 def _handle_api_error(err: ApiError) -> Response:
-    return _error(err.status, err.reason, err.headers)
+    return _error(err.status, err.reason, err.headers, err.email_id)
 
 
 def _handle_http_exception(err: HTTPException) -> Response:
@@ -157,7 +192,7 @@ def _handle_unexpected(err: Exception) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Every error answers in JSON (the envelope, or GoMail's shape on its paths): never HTML."""
+    """Every error answers in JSON (the envelope, or GoMail's or Hasura's shape on their paths)."""
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(OperationalError, _handle_database_down)

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailroom import logs, metrics
 from mailroom.attachments import attachment_policy
-from mailroom.specs import load_brand
+from mailroom.specs import TemplateLoader, load_brand
 from models import FINAL_STATUSES, Email, EmailStatus, EventType, utcnow
 from providers.failover import FailoverOutcome
-from render import Rendered, RenderError, finalize
+from render import Rendered, RenderError, finalize, render_template
 from storage import StorageError
 from tasks import email_store, runtime
 from tasks.app import celery_app
@@ -61,8 +61,20 @@ class PipelineTask(Task):  # type: ignore[misc]
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        """The retry budget is spent: the email ends `failed` with the reason."""
+        """The retry budget is spent: the email ends `failed` with the reason.
+
+        Unless the broker itself is what failed (the next publish or the retry could not be
+        sent): the email is fine, so it stays in flight and the sweeper re-publishes it.
+        """
         email_id = uuid.UUID(str(args[0]))
+        if isinstance(exc, KombuError | OSError):
+            log.warning(
+                "broker unavailable in %s for email %s; left for the sweeper: %r",
+                self.name,
+                email_id,
+                exc,
+            )
+            return
         log.error("task %s gave up on email %s: %r", self.name, email_id, exc)
         try:
             with runtime.transaction() as session:
@@ -78,7 +90,11 @@ def _task(name: str) -> Callable[[Callable[..., T]], Any]:
 @_task("mailroom.render")
 def render(self: Task, email_id: str) -> None:
     """Finish the content the API rendered: brand wrapping, CSS inlining, the text part."""
-    eid = uuid.UUID(email_id)
+    render_step(uuid.UUID(email_id))
+
+
+def render_step(eid: uuid.UUID) -> None:
+    """queued -> rendered. A batch's template email arrives unrendered (no html): render it."""
     with runtime.transaction() as session:
         email = session.get(Email, eid)
         if email is not None and email.status == EmailStatus.SCHEDULED:
@@ -91,11 +107,15 @@ def render(self: Task, email_id: str) -> None:
             return
         started = time.perf_counter()
         try:
+            content = Rendered(subject=email.subject, html=email.html, text=email.text)
+            if email.html is None and email.template_id is not None:
+                content = _render_stored_template(session, email)
             final = finalize(
-                Rendered(subject=email.subject, html=email.html, text=email.text),
+                content,
                 brand=load_brand(session, email.brand_id) if email.brand_styles else None,
                 brand_styles=email.brand_styles,
                 custom_style=email.custom_style,
+                signature=(email.signature_html, email.signature_text),
             )
         except RenderError as err:
             email_store.fail(session, eid, err.message)
@@ -115,10 +135,23 @@ def render(self: Task, email_id: str) -> None:
             email_store.add_event(session, eid, EventType.RENDERED)
 
 
+def _render_stored_template(session: Session, email: Email) -> Rendered:
+    """Render a template email whose content the API did not render (a batch's)."""
+    loader = TemplateLoader(session)
+    spec = loader.spec(str(email.template_id))
+    if spec is None:
+        raise RenderError(f"Template `{email.template_id}` not found")
+    return render_template(spec, email.variables or {}, lang=email.lang, lookup=loader.spec)
+
+
 @_task("mailroom.fetch_attachments")
 def fetch_attachments(self: Task, email_id: str) -> None:
     """Check every attachment exists and fits the size limit; record what will be attached."""
-    eid = uuid.UUID(email_id)
+    fetch_step(uuid.UUID(email_id))
+
+
+def fetch_step(eid: uuid.UUID) -> None:
+    """Describe the attachments (sniffed, checked, sized) once, before any send."""
     rt = runtime.get()
     with runtime.transaction() as session:
         email = session.get(Email, eid)
@@ -177,12 +210,22 @@ def _with_db_retries(work: Callable[[Session], T], *, attempts: int = 8) -> T:
 @_task("mailroom.send")
 def send(self: Task, email_id: str) -> None:
     """Claim the email, walk the providers in order, record every attempt and the outcome."""
-    eid = uuid.UUID(email_id)
+    countdown = send_step(uuid.UUID(email_id))
+    if countdown is not None:
+        # The budget is MAILROOM_SEND_MAX_RETRIES, counted in the row (claim.tries) so it
+        # survives sweeps; Celery's own count must not stop it first (None would mean the
+        # task's default of 4, not "unlimited").
+        budget = runtime.get().settings.send_max_retries + 2
+        raise self.retry(countdown=countdown, max_retries=budget)
+
+
+def send_step(eid: uuid.UUID) -> float | None:
+    """One send try; the countdown to the next try when no provider took it, else None."""
     rt = runtime.get()
     with runtime.transaction() as session:
         claim = email_store.claim_for_send(session, eid, rt.lease)
     if claim is None:
-        return
+        return None
     try:
         with rt.sessions() as session:
             email = session.scalars(
@@ -218,8 +261,7 @@ def send(self: Task, email_id: str) -> None:
         len(outcome.attempts),
         extra={"provider": provider, "verdict": outcome.verdict},
     )
-    if countdown is not None:
-        raise self.retry(countdown=countdown, max_retries=None)
+    return countdown
 
 
 def _record_outcome(
@@ -268,7 +310,11 @@ def _record_outcome(
 @_task("mailroom.record_status")
 def record_status(self: Task, email_id: str) -> None:
     """Write the outcome record once per final status (the hook for callbacks and metrics)."""
-    eid = uuid.UUID(email_id)
+    record_step(uuid.UUID(email_id))
+
+
+def record_step(eid: uuid.UUID) -> None:
+    """The `recorded` event, once per final status."""
     with runtime.transaction() as session:
         email = session.get(Email, eid)
         if email is None or email.status not in FINAL_STATUSES:

@@ -341,7 +341,8 @@ def test_broker_down_is_503_and_the_email_stays_stored(
         "success": False,
         "message": f"broker unavailable: email {email.id} is stored and will be sent "
         "once the broker is back",
-        "email_id": None,
+        # The id of the stored email, so a client does not retry it into a duplicate.
+        "email_id": str(email.id),
     }
     # Stored, so the sweeper sends it: the uploads must stay with it.
     assert email.status.value == "queued"
