@@ -1,4 +1,7 @@
-"""The `mailroom` command: database, API keys and the sweeper, against the configured database."""
+"""The `mailroom` command: database, API keys, test sends, status, templates, providers, sweeper.
+
+Everything runs against the configured database (DATABASE_URL) and broker (BROKER_URL).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom import migrate
+from mailroom.cli_emails import send, status
+from mailroom.cli_providers import providers
+from mailroom.cli_templates import templates
 from mailroom.config import get_settings
 from models import ApiKey, utcnow
 from models.db import make_engine, make_session_factory
@@ -91,3 +97,9 @@ def sweep() -> None:
     from tasks.sweeper import sweep as run_sweep
 
     click.echo(f"re-published {run_sweep()} emails")
+
+
+main.add_command(send)
+main.add_command(status)
+main.add_command(templates)
+main.add_command(providers)
