@@ -8,15 +8,19 @@ import flask_smorest
 from flask import Flask
 
 from api import (
+    batch,
     brands,
     callback_endpoints,
     docs,
     emails,
     gomail,
+    hasura,
     health,
+    lists,
     observability,
     provider_webhooks,
     send,
+    signatures,
     suppressions,
     templates,
 )
@@ -96,8 +100,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(templates.bp)
     api.register_blueprint(brands.bp)
     api.register_blueprint(gomail.bp)
+    api.register_blueprint(hasura.bp)
     api.register_blueprint(suppressions.bp)
     api.register_blueprint(callback_endpoints.bp)
     api.register_blueprint(provider_webhooks.bp)
+    api.register_blueprint(lists.bp)
+    api.register_blueprint(signatures.bp)
+    api.register_blueprint(batch.bp)
     complete_spec(app, api)
     return app

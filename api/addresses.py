@@ -63,14 +63,9 @@ def split_addresses(value: str | list[str]) -> list[str]:
                 raise invalid(value)
             return list(dict.fromkeys(result))
         pieces = [p for p in _SEPARATORS.split(value) if p]
-    else:
-        pieces = [
-            piece
-            for item in value
-            for piece in ([item] if "<" in item else _SEPARATORS.split(item))
-            if piece
-        ]
-    return list(dict.fromkeys(format_address(p) for p in pieces))
+        return list(dict.fromkeys(format_address(p) for p in pieces))
+    # Each item of a list is itself a string of one or more addresses.
+    return list(dict.fromkeys(a for item in value for a in split_addresses(item)))
 
 
 def bare_address(formatted: str) -> str:

@@ -11,11 +11,31 @@ from flask import g, request
 from api.db import db
 from api.errors import Forbidden, Unauthorized
 from api.keys import find_key
+from models import ApiKey
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Read by the test that walks every route: a view without it must be on the public list.
 SCOPE_ATTRIBUTE = "_mailroom_scope"
+
+
+def authenticate() -> ApiKey:
+    """The request's `Authorization: Bearer <key>`, kept in `g.api_key`; 401 when unusable."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing Bearer API key")
+    key = find_key(db(), token.strip())
+    if key is None:
+        raise Unauthorized("unknown or revoked API key")
+    g.api_key = key
+    return key
+
+
+def check_scope(key: ApiKey, scope: str) -> None:
+    """403 unless `key` may act in `scope` (or is `admin`)."""
+    if not key.allows(scope):
+        raise Forbidden(f"this API key lacks the `{scope}` scope")
 
 
 def require_scope(scope: str) -> Callable[[F], F]:
@@ -24,16 +44,7 @@ def require_scope(scope: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("missing Bearer API key")
-            key = find_key(db(), token.strip())
-            if key is None:
-                raise Unauthorized("unknown or revoked API key")
-            if not key.allows(scope):
-                raise Forbidden(f"this API key lacks the `{scope}` scope")
-            g.api_key = key
+            check_scope(authenticate(), scope)
             return view(*args, **kwargs)
 
         setattr(wrapper, SCOPE_ATTRIBUTE, scope)

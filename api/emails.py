@@ -90,6 +90,14 @@ def _with_history(stmt: Select[tuple[Email]]) -> Select[tuple[Email]]:
     )
 
 
+def find_email(email_id: uuid.UUID) -> Email:
+    """The email with its history, as `GET /emails/<id>` shows it; 404 when there is none."""
+    email = db().scalars(_with_history(select(Email).where(Email.id == email_id))).first()
+    if email is None:
+        raise NotFound(f"Email `{email_id}` not found")
+    return email
+
+
 @bp.route("/emails/<uuid:email_id>")
 class EmailById(MethodView):
     """One email."""
@@ -98,10 +106,7 @@ class EmailById(MethodView):
     @bp.response(200, envelope("EmailResponse", EmailSchema))
     def get(self, email_id: uuid.UUID) -> dict[str, Any]:
         """Status, attempts and events of one email."""
-        email = db().scalars(_with_history(select(Email).where(Email.id == email_id))).first()
-        if email is None:
-            raise NotFound(f"Email `{email_id}` not found")
-        return success("Email found", email)
+        return success("Email found", find_email(email_id))
 
     @require_scope("send")
     @bp.response(200, envelope("EmailResponse", EmailSchema))

@@ -36,20 +36,41 @@ class Idempotency:
     request_hash: str
 
 
-def from_request(api_key_id: uuid.UUID) -> Idempotency | None:
-    """The request's key, if it sent one; 400 for an unusable value."""
+def from_request(api_key_id: uuid.UUID, body: Any = None) -> Idempotency | None:
+    """The request's key, if it sent one, with `body` (default: the JSON body) fingerprinted.
+
+    400 for an unusable value.
+    """
     key = request.headers.get(HEADER)
     if key is None:
         return None
     if not _VALID.match(key):
         raise BadRequest(f"`{HEADER}` must be 1 to 255 visible ASCII characters")
-    body = request.get_json(silent=True)
+    if body is None:
+        body = request.get_json(silent=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return Idempotency(api_key_id, key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 def replay(session: Session, idem: Idempotency) -> Response | None:
     """The stored answer for this key, or None when the key is new (or expired)."""
+    row = _live_row(session, idem)
+    if row is None:
+        return None
+    response = jsonify(row.response)
+    response.status_code = row.status_code
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def previous_answer(session: Session, idem: Idempotency) -> dict[str, Any] | None:
+    """The stored answer's body for this key, or None when the key is new (or expired)."""
+    row = _live_row(session, idem)
+    return None if row is None else dict(row.response)
+
+
+def _live_row(session: Session, idem: Idempotency) -> IdempotencyKey | None:
+    """The key's unexpired row; 409 when it was used with a different body."""
     row = session.scalars(
         select(IdempotencyKey).where(
             IdempotencyKey.api_key_id == idem.api_key_id, IdempotencyKey.key == idem.key
@@ -63,10 +84,7 @@ def replay(session: Session, idem: Idempotency) -> Response | None:
         return None
     if row.request_hash != idem.request_hash:
         raise Conflict(f"`{HEADER}` `{idem.key}` was already used with a different body")
-    response = jsonify(row.response)
-    response.status_code = row.status_code
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return row
 
 
 def remember(

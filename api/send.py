@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, current_app, g
+from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +69,8 @@ class SendRequestSchema(BaseSchema):
         validate=validate.Length(max=20),
     )
     send_at = fields.AwareDateTime(data_key="sendAt", default_timezone=None)
+    # False leaves out the sender's stored signature (see /senders/<address>/signature).
+    signature = fields.Boolean(load_default=True)
 
     @validates_schema
     def _content(self, data: dict[str, Any], **_: Any) -> None:
@@ -117,36 +120,55 @@ class Send(MethodView):
             }
         ]
     )
-    def post(self, request: dict[str, Any]) -> dict[str, Any] | Response:
+    def post(self, request: dict[str, Any]) -> Response:
         """Validate, render, store and queue one email; nothing waits for a provider."""
-        session = db()
-        idem = idempotency.from_request(g.api_key.id)
+        sent = send_email(request, idempotency.from_request(g.api_key.id))
+        response = jsonify(sent.answer)
+        if sent.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What sending answered: the success envelope as JSON, and whether it is a replay."""
+
+    answer: dict[str, Any]
+    replayed: bool = False
+
+
+def send_email(request: dict[str, Any], idem: idempotency.Idempotency | None = None) -> Sent:
+    """Render, check, store and queue one loaded `SendRequestSchema` body.
+
+    The one path of every `/send`-shaped request (`POST /send`, the Hasura `sendEmail` action),
+    so they validate, store and answer alike. With `idem`, a key already used answers as it did.
+    """
+    session = db()
+    if idem is not None:
+        previous = idempotency.previous_answer(session, idem)
+        if previous is not None:
+            return Sent(previous, replayed=True)
+    apply_default_sender(request, "from")
+    started = time.perf_counter()
+    rendered = _render(request, TemplateLoader(session))
+    metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
+    check_attachments(current_app.extensions["mailroom.storage"], request["attachments"])
+
+    def remember(email: Email) -> None:
         if idem is not None:
-            replayed = idempotency.replay(session, idem)
-            if replayed is not None:
-                return replayed
-        apply_default_sender(request, "from")
-        started = time.perf_counter()
-        rendered = _render(request, TemplateLoader(session))
-        metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
-        check_attachments(current_app.extensions["mailroom.storage"], request["attachments"])
+            dumped = SEND_RESPONSE_SCHEMA().dump(_answer(email))
+            idempotency.remember(session, idem, dumped, email.id)
 
-        def remember(email: Email) -> None:
-            if idem is not None:
-                dumped = SEND_RESPONSE_SCHEMA().dump(_answer(email))
-                idempotency.remember(session, idem, dumped, email.id)
-
-        try:
-            email = accept_email(session, request, rendered, before_commit=remember)
-        except IntegrityError:
-            # A concurrent request with the same key committed first: answer as it did.
-            session.rollback()
-            assert idem is not None
-            replayed = idempotency.replay(session, idem)
-            if replayed is None:
-                raise
-            return replayed
-        return _answer(email)
+    try:
+        email = accept_email(session, request, rendered, before_commit=remember)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        session.rollback()
+        previous = idempotency.previous_answer(session, idem) if idem is not None else None
+        if previous is None:
+            raise
+        return Sent(previous, replayed=True)
+    return Sent(SEND_RESPONSE_SCHEMA().dump(_answer(email)))
 
 
 def _answer(email: Email) -> dict[str, Any]:

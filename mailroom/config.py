@@ -114,6 +114,8 @@ class Settings:
     retry_backoff_max_seconds: float = 600.0
     provider_cooldown_seconds: float = 60.0
     circuit_failure_threshold: int = 5
+    # Emails per second per provider, shared by every worker: {"ses": 14.0}.
+    provider_rates: str = ""
     # Bound on how long the API may block on the broker before answering 503.
     publish_timeout_seconds: float = 3.0
     rate_limit: str = "100/second"
@@ -177,6 +179,7 @@ def get_settings() -> Settings:
         retry_backoff_max_seconds=_float("MAILROOM_RETRY_BACKOFF_MAX_SECONDS", 600.0),
         provider_cooldown_seconds=_float("MAILROOM_PROVIDER_COOLDOWN_SECONDS", 60.0),
         circuit_failure_threshold=_int("MAILROOM_CIRCUIT_FAILURES", 5),
+        provider_rates=os.environ.get("MAILROOM_PROVIDER_RATES", ""),
         publish_timeout_seconds=_float("MAILROOM_PUBLISH_TIMEOUT_SECONDS", 3.0),
         # An empty MAILROOM_RATE_LIMIT turns limiting off (benchmarks, trusted networks).
         rate_limit=os.environ.get("MAILROOM_RATE_LIMIT", "100/second").strip(),

@@ -9,7 +9,10 @@ from models.email_recipient import EmailRecipient
 from models.email_tag import EmailTag
 from models.idempotency_key import IdempotencyKey
 from models.provider_state import ProviderState
+from models.rate_bucket import RateBucket
+from models.recipient_list import ListMember, RecipientList
 from models.send_attempt import SendAttempt
+from models.sender_signature import SenderSignature
 from models.status import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -38,8 +41,12 @@ __all__ = [
     "FINAL_STATUSES",
     "IN_FLIGHT_STATUSES",
     "IdempotencyKey",
+    "ListMember",
     "ProviderState",
+    "RateBucket",
+    "RecipientList",
     "SendAttempt",
+    "SenderSignature",
     "Suppression",
     "TRANSITIONS",
     "can_move",

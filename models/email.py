@@ -56,6 +56,10 @@ class Email(Base):
     headers: Mapped[json_value]
     brand_styles: Mapped[bool] = mapped_column(Boolean, default=False)
     custom_style: Mapped[str | None] = mapped_column(Text)
+    # The sender's signature as it was at acceptance (None: none, or the request turned it off),
+    # so the worker needs no lookup and a later edit does not change emails already queued.
+    signature_html: Mapped[str | None] = mapped_column(Text)
+    signature_text: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(255))
     # The id of the request that created the email, carried into every task's log lines.
     correlation_id: Mapped[str | None] = mapped_column(String(64))

@@ -19,7 +19,7 @@ from render.specs import (
     VariableSpec,
     VariableType,
 )
-from render.templates import render_inline, render_template
+from render.templates import check_variables, render_inline, render_template
 
 __all__ = [
     "BrandSpec",
@@ -33,6 +33,7 @@ __all__ = [
     "VariableType",
     "cache_info",
     "check_template_source",
+    "check_variables",
     "clear_caches",
     "finalize",
     "render_inline",

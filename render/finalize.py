@@ -1,8 +1,9 @@
-"""The last step before sending: brand, inlined CSS and the plain-text alternative."""
+"""The last step before sending: brand, signature, inlined CSS and the plain-text alternative."""
 
 from __future__ import annotations
 
 from render.brand import wrap_in_brand
+from render.signature import Signature, append_html, append_text, complete
 from render.specs import BrandSpec, Rendered
 from render.styles import inline_css
 from render.text import html_to_text
@@ -14,20 +15,37 @@ def finalize(
     brand: BrandSpec | None,
     brand_styles: bool,
     custom_style: str | None,
+    signature: Signature | None = None,
 ) -> Rendered:
-    """Wrap in the brand (when asked), inline the CSS, and derive the text part if missing."""
+    """Sign, wrap in the brand (when asked), inline the CSS, and derive the text part if missing.
+
+    `signature` is the sender's `(html, text)`; a missing half is derived from the other.
+    """
+    sig_html, sig_text = complete(signature)
     html = rendered.html
     if html is None:
-        return rendered  # text-only email: nothing to brand, style or derive from
+        # Text-only email: nothing to brand, style or derive from; only a signature to add.
+        if rendered.text is None or sig_text is None:
+            return rendered
+        return Rendered(rendered.subject, None, append_text(rendered.text, sig_text))
+    active = brand if brand_styles else None
+
+    def wrap(markup: str) -> str:
+        return markup if active is None else wrap_in_brand(markup, active)
+
+    # The signature belongs to the message, so it goes inside the brand: the footer stays last.
+    signed = wrap(append_html(html, sig_html))
     css: list[str] = []
-    if brand_styles and brand is not None:
-        html = wrap_in_brand(html, brand)
-        css.append(brand.css)
+    if active is not None:
+        css.append(active.css)
     if custom_style:
         css.append(custom_style)  # after the brand's CSS so that it wins on equal specificity
     text = rendered.text
     if text is None:
-        # Taken before inlining: style= attributes change nothing in the text, and html2text,
-        # the slowest step here, then reads a document about half the size.
-        text = html_to_text(html)
-    return Rendered(rendered.subject, inline_css(html, "\n".join(css)), text)
+        # From the unsigned markup, so the signature comes once, after its separator. Taken
+        # before inlining: style= attributes change nothing in the text, and html2text, the
+        # slowest step here, then reads a document about half the size.
+        text = html_to_text(signed if sig_html is None else wrap(html))
+    return Rendered(
+        rendered.subject, inline_css(signed, "\n".join(css)), append_text(text, sig_text)
+    )

@@ -120,6 +120,32 @@ def resolve_variables(
     return context
 
 
+def check_variables(
+    spec: TemplateSpec, given: Mapping[str, Any], *, lookup: TemplateLookup
+) -> None:
+    """Check `given` against the declarations without rendering (for validating many sends).
+
+    The same errors as `render_template` for names, required values and shapes, and nested
+    templates must exist; what only rendering can reveal is left to the render.
+    """
+    declared = {variable.name: variable for variable in spec.variables}
+    for name in given:
+        if name not in declared:
+            raise RenderError(f"Variable `{name}` not found in template `{spec.id}`")
+    for variable in spec.variables:
+        value = given.get(variable.name)
+        if value is None:
+            if variable.default is None and variable.required:
+                raise RenderError(f"Variable `{variable.name}` is required by template `{spec.id}`")
+            continue
+        check_declared(variable.name, value, kind_of(variable.name, value), variable.type, spec.id)
+        if variable.type == "template":
+            for item in value if isinstance(value, list) else [value]:
+                nested_id = str(item.get("templateId"))
+                if lookup(nested_id) is None:
+                    raise RenderError(f"Template `{nested_id}` not found")
+
+
 def one_line(subject: str) -> str:
     """Collapse whitespace, line breaks included: a subject is a single header line."""
     return " ".join(subject.split())

@@ -13,7 +13,13 @@ from mailroom import logs
 celery_app = Celery("mailroom")
 celery_app.config_from_object("celeryconfig")
 # Task modules register themselves on import.
-celery_app.conf.imports = ("tasks.pipeline", "tasks.sweeper", "tasks.callbacks")
+celery_app.conf.imports = (
+    "tasks.pipeline",
+    "tasks.sweeper",
+    "tasks.callbacks",
+    "tasks.batch",
+    "tasks.list_send",
+)
 
 
 @celery_app.on_after_configure.connect

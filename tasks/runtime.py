@@ -20,6 +20,7 @@ from providers.failover import FailoverSender
 from providers.registry import ProviderSettings, build_providers
 from storage import ObjectStorage, build_storage
 from tasks.provider_health import DatabaseHealth
+from tasks.throttle import parse_rates, throttle
 
 
 @dataclass
@@ -69,7 +70,11 @@ def get() -> Runtime:
     if _runtime is None:
         settings = get_settings()
         engine = make_engine(settings.database_url)
-        providers = build_providers(settings.email_providers, provider_settings(settings))
+        providers = throttle(
+            build_providers(settings.email_providers, provider_settings(settings)),
+            engine,
+            parse_rates(settings.provider_rates),
+        )
         _runtime = Runtime(
             settings=settings,
             engine=engine,

@@ -16,6 +16,7 @@ from api.addresses import AddressError, split_addresses
         ("José <jose@example.com>", ["José <jose@example.com>"]),
         ("ann@bücher.de", ["ann@xn--bcher-kva.de"]),
         ("a@x.com a@x.com", ["a@x.com"]),
+        (["a@x.com, Bob <b@y.org>"], ["a@x.com", "Bob <b@y.org>"]),
     ],
 )
 def test_accepted_forms(given: str | list[str], stored: list[str]) -> None:

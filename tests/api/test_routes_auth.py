@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from api.auth import SCOPE_ATTRIBUTE
-from api.errors import CATEGORIES, GOMAIL_PREFIX
+from api.errors import CATEGORIES, GOMAIL_PREFIX, HASURA_ACTIONS_PATH, hasura_code
 from tests.conftest import Keys
 
 # The contract's public list: health, readiness, metrics, the API document and its page.
@@ -17,6 +17,8 @@ PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/docs"}
 # Provider webhooks prove themselves by signature, not by key.
 PUBLIC |= {"/webhooks/ses", "/webhooks/sendgrid"}
 PUBLIC_PREFIXES = ("/docs/assets/",)
+# The Hasura route's scope depends on the action its body names; `{}` names none (a 400).
+BODIES: dict[str, Any] = {HASURA_ACTIONS_PATH: {"action": {"name": "sendEmail"}, "input": {}}}
 
 
 def concrete(rule: str) -> str:
@@ -26,10 +28,13 @@ def concrete(rule: str) -> str:
 
 
 def reason(rule: str, response: Any) -> str:
-    """An error answer's precise reason, in its path's shape (GoMail's own, or the envelope)."""
+    """An error answer's precise reason, in its path's shape (GoMail's, Hasura's, the envelope)."""
     body = response.get_json()
     if rule.startswith(GOMAIL_PREFIX):
         assert body["success"] is False and body["email_id"] is None, body
+        return str(body["message"])
+    if rule == HASURA_ACTIONS_PATH:
+        assert body["extensions"] == {"code": hasura_code(response.status_code)}, body
         return str(body["message"])
     assert body["message"] == CATEGORIES[response.status_code], body
     return str(body["error"])
@@ -66,7 +71,10 @@ def test_a_key_without_the_scope_is_403_everywhere(app: Flask, keys: Keys) -> No
                 continue
             others = [s for s in ("send", "read", "templates") if s != scope]
             response = client.open(
-                concrete(rule.rule), method=method, json={}, headers=keys.header(*others)
+                concrete(rule.rule),
+                method=method,
+                json=BODIES.get(rule.rule, {}),
+                headers=keys.header(*others),
             )
             assert response.status_code == 403, (method, rule.rule)
             assert reason(rule.rule, response) == f"this API key lacks the `{scope}` scope"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -22,6 +23,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     message: EmailMessage = field(init=False)
+    # When the message arrived (time.time()), to measure send rates at the receiving end.
+    at: float = field(init=False, default_factory=time.time)
 
     def __post_init__(self) -> None:
         parsed = email.message_from_bytes(self.data, policy=email.policy.default)
