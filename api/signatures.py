@@ -11,6 +11,7 @@ from typing import Any
 
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validate, validates_schema
+from sqlalchemy.exc import IntegrityError
 
 from api.addresses import AddressError, bare_address, format_address
 from api.auth import require_scope
@@ -64,6 +65,18 @@ def _get(address: str) -> SenderSignature:
     return signature
 
 
+def _store(key: str, html: str | None, text: str | None) -> SenderSignature:
+    """Create or replace the signature and commit."""
+    signature = db().get(SenderSignature, key)
+    if signature is None:
+        signature = SenderSignature(address=key)
+        db().add(signature)
+    # Blank halves are stored as None: the renderer then derives them from the other half.
+    signature.html, signature.text = html, text
+    db().commit()
+    return signature
+
+
 @bp.route("/senders/<address>/signature")
 class SignatureBySender(MethodView):
     """Set, read or remove a sender's signature."""
@@ -80,14 +93,14 @@ class SignatureBySender(MethodView):
     def put(self, data: dict[str, Any], address: str) -> dict[str, Any]:
         """Store the sender's signature; emails accepted from now on carry it."""
         key = _address(address)
-        signature = db().get(SenderSignature, key)
-        if signature is None:
-            signature = SenderSignature(address=key)
-            db().add(signature)
-        # Blank halves are stored as None: the renderer then derives them from the other half.
-        signature.html = (data["html"] or "").strip() or None
-        signature.text = (data["text"] or "").strip() or None
-        db().commit()
+        html = (data["html"] or "").strip() or None
+        text = (data["text"] or "").strip() or None
+        try:
+            signature = _store(key, html, text)
+        except IntegrityError:
+            # A concurrent PUT created the row first: this one replaces it.
+            db().rollback()
+            signature = _store(key, html, text)
         return success("Signature stored", signature)
 
     @require_scope("templates")

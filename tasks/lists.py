@@ -6,13 +6,14 @@ large list stays fast and holds one batch in memory at a time.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from models import ListMember, RecipientList, utcnow
@@ -55,28 +56,73 @@ def count_members(session: Session, list_id: uuid.UUID) -> int:
     return int(count or 0)
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT (list_id, email) DO UPDATE for every row, in one executemany."""
+# One statement a batch, the members passed as arrays: psycopg sends four array parameters
+# instead of parsing (multi-row VALUES) or pipelining (executemany) thousands of them, and
+# `xmax = 0` tells a row this statement inserted from one it updated.
+_PG_UPSERT = text(
+    """
+    INSERT INTO list_members (list_id, email, name, variables, suppressed, created_at)
+    SELECT CAST(:list_id AS UUID), m.email, m.name, CAST(m.variables AS JSON), m.suppressed,
+           CAST(:created_at AS TIMESTAMP WITH TIME ZONE)
+    FROM unnest(CAST(:emails AS VARCHAR[]), CAST(:names AS VARCHAR[]),
+                CAST(:variables AS TEXT[]), CAST(:suppressed AS BOOLEAN[]))
+         AS m(email, name, variables, suppressed)
+    ON CONFLICT (list_id, email) DO UPDATE
+    SET name = excluded.name, variables = excluded.variables, suppressed = excluded.suppressed
+    RETURNING email, xmax = 0
+    """
+)
+
+
+def _write_postgresql(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Upsert the rows in one statement; the emails it inserted."""
+    result = session.execute(
+        _PG_UPSERT,
+        {
+            "list_id": rows[0]["list_id"],
+            "created_at": rows[0]["created_at"],
+            "emails": [row["email"] for row in rows],
+            "names": [row["name"] for row in rows],
+            "variables": [json.dumps(row["variables"]) for row in rows],
+            "suppressed": [row["suppressed"] for row in rows],
+        },
+    )
+    return {email for email, inserted in result if inserted}
+
+
+def _write_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Look up which rows exist, then upsert them all in one executemany; the new emails."""
+    table = cast(Table, ListMember.__table__)
+    # Answered from the primary key index. (PostgreSQL, without statistics on the rows this
+    # transaction wrote, planned sequential scans for this lookup: hence its own statement.)
+    existing = set(
+        session.scalars(
+            select(table.c.email).where(
+                table.c.list_id == rows[0]["list_id"],
+                table.c.email.in_([row["email"] for row in rows]),
+            )
+        )
+    )
+    stmt = sqlite.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["list_id", "email"],
+        set_={name: stmt.excluded[name] for name in ("name", "variables", "suppressed")},
+    )
+    session.execute(stmt, rows)  # a Core statement on the table: executemany, no ORM objects
+    return {row["email"] for row in rows} - existing
+
+
+_WRITERS = {"postgresql": _write_postgresql, "sqlite": _write_sqlite}
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert or replace (name, variables, suppressed; created_at stays); the new emails."""
     dialect = session.get_bind().dialect.name
-    replaced = ("name", "variables", "suppressed")
-    # A member added again is replaced (name, variables, suppressed), keeping its created_at.
-    stmt: Any
-    if dialect == "postgresql":
-        pg = postgresql.insert(ListMember)
-        stmt = pg.on_conflict_do_update(
-            index_elements=["list_id", "email"], set_={n: pg.excluded[n] for n in replaced}
-        )
-    elif dialect == "sqlite":
-        lite = sqlite.insert(ListMember)
-        stmt = lite.on_conflict_do_update(
-            index_elements=["list_id", "email"], set_={n: lite.excluded[n] for n in replaced}
-        )
-    else:
+    if dialect not in _WRITERS:
         raise NotImplementedError(
-            f"member upserts are written for PostgreSQL and SQLite, not {dialect}"
+            f"member writes are made for PostgreSQL and SQLite, not {dialect}"
         )
-    # A Core statement on the table: executemany, no ORM objects, no RETURNING.
-    session.execute(stmt, rows)
+    return _WRITERS[dialect](session, rows)
 
 
 @dataclass
@@ -113,23 +159,10 @@ class MemberWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write the queued members in one statement."""
+        """Write the queued members (one statement; on SQLite a lookup and an executemany)."""
         if not self._pending:
             return
-        emails = list(self._pending)
-        blocked = suppressed_among(self.session, emails)
-        existing: set[str] = set()
-        if self._fresh:
-            existing = set(
-                self.session.scalars(
-                    select(ListMember.email).where(
-                        ListMember.list_id == self.list_id, ListMember.email.in_(self._fresh)
-                    )
-                )
-            )
-        self.updated += len(existing)
-        self.added += len(self._fresh) - len(existing)
-        self.suppressed += len(self._fresh & blocked)
+        blocked = suppressed_among(self.session, self._pending)
         now = utcnow()
         rows = [
             {
@@ -140,7 +173,12 @@ class MemberWriter:
             }
             for row in self._pending.values()
         ]
-        _upsert(self.session, rows)
+        inserted = _write(self.session, rows)
+        self.added += len(inserted)
+        # Rows seen in an earlier batch of this import were written again: duplicates, not
+        # updates.
+        self.updated += len(self._fresh - inserted)
+        self.suppressed += len(self._fresh & blocked)
         self._pending.clear()
         self._fresh.clear()
 
