@@ -18,7 +18,6 @@ import http.client
 import json
 import subprocess
 import sys
-import threading
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -27,6 +26,7 @@ from typing import Any
 
 import boto3
 
+from tests.support.http_server import SwitchableServer
 from tests.support.net import free_port, wait_for_port
 
 REGION = "us-east-1"
@@ -208,59 +208,15 @@ class _FrontServer(ThreadingHTTPServer):
         self.front = front
 
 
-class SesFront:
+class SesFront(SwitchableServer):
     """An HTTP front for moto; `mode` is one of FRONT_MODES, switchable while running."""
 
+    MODES = FRONT_MODES
+
     def __init__(self, upstream_port: int, port: int = 0) -> None:
+        super().__init__("forward", port)
         self.upstream_port = upstream_port
-        self.port = port
-        self.mode = "forward"
-        self.hang_seconds = 5.0
-        self.requests = 0  # every request received, whatever the mode
         self.bodies: list[bytes] = []  # their bodies, in order: what the client really sent
-        self.lock = threading.Lock()
-        self.release = threading.Event()
-        self._server: _FrontServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """The endpoint URL to give boto3 instead of moto's."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def set_mode(self, mode: str, hang_seconds: float | None = None) -> None:
-        """Switch behaviour: one of FRONT_MODES."""
-        if mode not in FRONT_MODES:
-            raise ValueError(f"unknown mode {mode!r}; one of {', '.join(FRONT_MODES)}")
-        with self.lock:
-            self.mode = mode
-            if hang_seconds is not None:
-                self.hang_seconds = hang_seconds
-
-    def start(self) -> SesFront:
-        """Listen on 127.0.0.1:`port` (a free one the first time; the same one after)."""
-        self.release.clear()
-        self._server = _FrontServer(self)
-        self.port = self._server.server_address[1]
-        # A short poll keeps stop() quick; the default half second adds up over a suite.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening; hanging requests are answered at once."""
-        self.release.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SesFront:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _make_server(self) -> _FrontServer:
+        return _FrontServer(self)

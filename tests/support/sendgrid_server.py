@@ -13,10 +13,11 @@ import base64
 import binascii
 import json
 import secrets
-import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeGuard
+
+from tests.support.http_server import SwitchableServer
 
 MODES = ("accept", "unauthorized", "throttle", "error", "unavailable", "hang", "reject")
 _STATUS = {"unauthorized": 401, "throttle": 429, "error": 500, "unavailable": 503}
@@ -177,59 +178,15 @@ class _Server(ThreadingHTTPServer):
         self.sink = sink
 
 
-class SendGridServer:
+class SendGridServer(SwitchableServer):
     """`start()` it, point the provider at `url`, read `received`; thread-safe, restartable."""
 
+    MODES = MODES
+
     def __init__(self, api_key: str = "SG.test-key", port: int = 0) -> None:
+        super().__init__("accept", port)
         self.api_key = api_key
-        self.port = port
-        self.mode = "accept"
-        self.hang_seconds = 5.0
         self.received: list[Accepted] = []
-        self.requests = 0  # every request, accepted or not
-        self.lock = threading.Lock()
-        self.release = threading.Event()  # set by stop() so hanging answers end at once
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """The `host` to give the SendGrid client."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def set_mode(self, mode: str, hang_seconds: float | None = None) -> None:
-        """Switch behaviour: one of MODES."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-        with self.lock:
-            self.mode = mode
-            if hang_seconds is not None:
-                self.hang_seconds = hang_seconds
-
-    def start(self) -> SendGridServer:
-        """Listen on 127.0.0.1:`port` (a free one the first time; the same one after)."""
-        self.release.clear()
-        self._server = _Server(self)
-        self.port = self._server.server_address[1]
-        # A short poll keeps stop() quick; the default half second adds up over a suite.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening; requests still hanging are answered at once."""
-        self.release.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SendGridServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _make_server(self) -> _Server:
+        return _Server(self)
