@@ -1,10 +1,11 @@
 """Bulk sends: many emails per task message instead of a four-task chain per email.
 
-A chain costs four broker round-trips per email; a batch of a hundred costs one. Each email
-still goes through the same idempotent steps (render, attachments, send with its claim,
-record), so a redelivered batch, or a sweeper re-publishing one of its emails as a chain,
-sends nothing twice. An email that cannot finish in the batch (no provider took it, or an
-unexpected error) continues as its own chain with retries and the poison-message budget.
+A chain costs four broker round-trips and about five commits per email; a batch of a hundred
+costs one message, one transaction to render and claim them all, and one per RECORD_EVERY
+sends to record them (tasks/batch_steps.py). Every email is claimed before a provider is
+called, so a redelivered batch, or a sweeper re-publishing one of its emails as a chain, sends
+nothing twice. An email that cannot finish in the batch (no provider took it, or an unexpected
+error) continues as its own chain with retries and the poison-message budget.
 """
 
 from __future__ import annotations
@@ -12,21 +13,24 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from celery import Task
 from kombu.exceptions import KombuError
 
+from mailroom import metrics
+from models import utcnow
+from providers.failover import FailoverOutcome
+from tasks import batch_steps, email_store, runtime
 from tasks.app import celery_app
 from tasks.pipeline import (
     PublishError,
     enqueue,
-    fetch_step,
     record_status,
     record_step,
-    render_step,
     send,
-    send_step,
+    with_db_retries,
 )
 
 log = logging.getLogger(__name__)
@@ -35,21 +39,38 @@ CHUNK = 100
 
 @celery_app.task(name="mailroom.send_batch", bind=True, acks_late=True, ignore_result=True)
 def send_batch(self: Task, email_ids: list[str]) -> None:
-    """Render, send and record each email of a chunk in this one task."""
-    for email_id in email_ids:
-        eid = uuid.UUID(email_id)
-        try:
-            render_step(eid)
-            fetch_step(eid)
-            countdown = send_step(eid)
-        except Exception:  # noqa: BLE001 - one bad email must not stall the other 99
-            log.exception("email %s left the batch for its own chain", eid)
-            enqueue([eid])
-            continue
-        if countdown is not None:
-            send.apply_async((email_id,), countdown=countdown, chain=[record_status.si(email_id)])
-            continue
-        record_step(eid)
+    """Render and claim the chunk in one transaction, send over this process's provider
+    connections, and record every RECORD_EVERY sends in one transaction."""
+    prepared = batch_steps.prepare([uuid.UUID(e) for e in email_ids])
+    if prepared.leftovers:
+        enqueue(prepared.leftovers)
+    rt = runtime.get()
+    for group in chunks(prepared.ready, batch_steps.RECORD_EVERY):
+        outcomes: list[tuple[email_store.Claim, FailoverOutcome]] = []
+        for claim, message in group:
+            try:
+                outcomes.append((claim, rt.sender.send(message)))
+            except Exception:  # noqa: BLE001 - not a provider's answer: the email's own chain
+                log.exception("email %s left the batch for its own chain", claim.email_id)
+                _hand_over(claim)
+        recorded = with_db_retries(
+            partial(batch_steps.record, outcomes=outcomes, settings=rt.settings)
+        )
+        for _, outcome in outcomes:
+            metrics.record_attempts(outcome.attempts)
+        for email_id, countdown in recorded.retries:
+            eid = str(email_id)
+            send.apply_async((eid,), countdown=countdown, chain=[record_status.si(eid)])
+        for email_id in recorded.to_record:
+            record_step(email_id)
+
+
+def _hand_over(claim: email_store.Claim) -> None:
+    """Give the claim back and publish the email's own send → record_status chain."""
+    with runtime.transaction() as session:
+        email_store.release_claim(session, claim, retry_at=utcnow(), reason="left its batch")
+    eid = str(claim.email_id)
+    send.apply_async((eid,), chain=[record_status.si(eid)])
 
 
 def publish_batches(

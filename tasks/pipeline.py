@@ -189,7 +189,7 @@ def _backoff(tries: int, base: float, cap: float) -> float:
     return random.uniform(delay / 2, delay)
 
 
-def _with_db_retries(work: Callable[[Session], T], *, attempts: int = 8) -> T:
+def with_db_retries(work: Callable[[Session], T], *, attempts: int = 8) -> T:
     """Run `work` in a transaction, retrying while the database is unreachable.
 
     Used once a provider has accepted the message: failing to record that would turn a crash
@@ -252,7 +252,7 @@ def send_step(eid: uuid.UUID) -> float | None:
             )
         pinned = None
     outcome = rt.sender.send(message, only=pinned)
-    countdown = _with_db_retries(lambda s: _record_outcome(s, claim, outcome, rt.settings))
+    countdown = with_db_retries(lambda s: record_outcome(s, claim, outcome, rt.settings))
     metrics.record_attempts(outcome.attempts)
     provider = outcome.result.provider if outcome.result else outcome.ambiguous_provider
     log.info(
@@ -264,7 +264,7 @@ def send_step(eid: uuid.UUID) -> float | None:
     return countdown
 
 
-def _record_outcome(
+def record_outcome(
     session: Session, claim: email_store.Claim, outcome: FailoverOutcome, settings: Any
 ) -> float | None:
     """Write the attempts and the verdict; the countdown to a retry, or None when done."""
