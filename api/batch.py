@@ -31,7 +31,7 @@ from render import Rendered, RenderError, TemplateSpec, check_variables, render_
 from tasks.batch import publish_batches
 from tasks.email_store import forget_publish
 from tasks.pipeline import PublishError
-from tasks.records import create_email
+from tasks.records import create_emails
 
 bp = Blueprint("batch", __name__, description="Send one message to many recipients")
 MAX_RECIPIENTS = 1000
@@ -173,10 +173,7 @@ class SendBatch(MethodView):
                 raise BadRequest(f"`recipients[{index}]`: {err.message}") from err
             requests.append((request, rendered))
 
-        emails = [
-            create_email(session, request, rendered, correlation_id=g.correlation_id)
-            for request, rendered in requests
-        ]
+        emails = create_emails(session, requests, correlation_id=g.correlation_id)
         session.commit()
         queued = [e.id for e in emails if e.status == EmailStatus.QUEUED]
         try:

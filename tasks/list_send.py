@@ -24,7 +24,7 @@ from tasks.app import celery_app
 from tasks.batch import publish_batches
 from tasks.lists import iter_members
 from tasks.pipeline import PublishError
-from tasks.records import create_email
+from tasks.records import create_emails
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -62,7 +62,9 @@ def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) 
         for members in iter_members(session, uuid.UUID(list_id), CHUNK):
             ids = {m.email: uuid.uuid5(batch, m.email) for m in members}
             existing = set(session.scalars(select(Email.id).where(Email.id.in_(ids.values()))))
-            new: list[uuid.UUID] = []
+            pending: list[tuple[dict[str, Any], Rendered]] = []
+            pending_ids: list[uuid.UUID] = []
+            failures: dict[uuid.UUID, str] = {}
             for member in members:
                 email_id = ids[member.email]
                 if email_id in existing:
@@ -73,7 +75,6 @@ def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) 
                     variables = {k: v for k, v in variables.items() if k in declared}
                 to = str(Address(display_name=member.name or "", addr_spec=member.email))
                 request = {**shared, "to": [to], "cc": [], "bcc": [], "variables": variables}
-                failure = None
                 rendered = UNRENDERED
                 if spec is None:
                     try:
@@ -86,14 +87,14 @@ def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) 
                             lang=shared.get("lang"),
                         )
                     except RenderError as err:
-                        failure = err.message
+                        failures[email_id] = err.message
                         rendered = Rendered(subject=shared["subject"], html=None, text="")
-                email = create_email(session, request, rendered, email_id=email_id)
-                if failure is not None:
-                    session.flush()
-                    email_store.fail(session, email_id, failure)
-                elif email.status == EmailStatus.QUEUED:
-                    new.append(email_id)
+                pending.append((request, rendered))
+                pending_ids.append(email_id)
+            emails = create_emails(session, pending, email_ids=pending_ids)
+            for email_id, failure in failures.items():
+                email_store.fail(session, email_id, failure)
+            new = [e.id for e in emails if e.status == EmailStatus.QUEUED and e.id not in failures]
             session.commit()
             written += len(ids) - len(existing)
             try:
