@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import binascii
 import email.policy
+import random
 import re
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from email.header import Header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from providers.base import Attachment, OutboundEmail
 
@@ -97,6 +100,104 @@ def to_bytes(msg: EmailMessage) -> bytes:
     return msg.as_bytes(policy=POLICY)
 
 
+def message_bytes(message: OutboundEmail, *, date: datetime | None = None) -> bytes:
+    """The message as `to_bytes(build_mime(message))` would serialize it, faster.
+
+    The email package's modern API parses and refolds every header it is given (about 2 ms of a
+    3.5 ms message, most of a bulk send's CPU). A message without attachments has a fixed,
+    simple shape, so it is written directly: the same headers, parts and encodings, with RFC
+    2047 encoding (the email package's own `Header`) only where a value is not ASCII or is too
+    long for one line. Messages with attachments take the general path.
+    """
+    if message.attachments:
+        return to_bytes(build_mime(message, date=date))
+    _check_message(message)
+    out: list[str] = []
+    _header(out, "From", _addresses([message.from_addr]))
+    if message.to:
+        _header(out, "To", _addresses(message.to))
+    if message.cc:
+        _header(out, "Cc", _addresses(message.cc))
+    if message.reply_to:
+        _header(out, "Reply-To", _addresses([message.reply_to]))
+    _header(out, "Subject", message.subject)
+    _header(out, "Date", format_datetime(date or datetime.now(UTC)))
+    _header(out, "Message-ID", message.message_id)
+    for name, value in message.headers:
+        _header(out, name, value)
+    out.append("MIME-Version: 1.0")
+    bodies = [
+        (b, kind) for b, kind in ((message.text, "plain"), (message.html, "html")) if b is not None
+    ]
+    if len(bodies) < 2:
+        out.extend(_text_part(*(bodies[0] if bodies else ("", "plain"))))
+    else:
+        parts = [_text_part(body, kind) for body, kind in bodies]
+        boundary = _boundary(parts)
+        out.append("Content-Type: multipart/alternative;")
+        out.append(f' boundary="{boundary}"')
+        out.append("")
+        for part in parts:
+            out.append(f"--{boundary}")
+            out.extend(part)
+        out.append(f"--{boundary}--")
+        out.append("")
+    return "\r\n".join(out).encode("ascii")
+
+
+def _addresses(values: Iterable[str]) -> str:
+    """Addresses as `formataddr` writes them, display names RFC 2047-encoded when not ASCII."""
+    formatted = []
+    for value in values:
+        name, addr = parseaddr(value)
+        formatted.append(formataddr((name, addr), charset="utf-8") if name else addr)
+    return ", ".join(formatted)
+
+
+def _header(out: list[str], name: str, value: str) -> None:
+    line = f"{name}: {value}"
+    if len(line) <= _MAX_7BIT_LINE and value.isascii():
+        out.append(line)
+    elif value.isascii():
+        out.append(_fold_ascii(name, value))
+    else:
+        # RFC 2047 encoded words (utf-8, the shorter of Q and B), folded at 78 columns.
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        out.append(f"{name}: {encoded}")
+
+
+def _fold_ascii(name: str, value: str) -> str:
+    """Fold before spaces to keep lines within 78 columns where the words allow; a word too
+    long for a line stays whole (the modern policy does the same)."""
+    lines = [f"{name}:"]
+    for word in value.split(" "):
+        if len(lines[-1]) + 1 + len(word) <= _MAX_7BIT_LINE or not word or lines[-1] == f"{name}:":
+            lines[-1] += " " + word
+        else:
+            lines.append(" " + word)
+    return "\r\n".join(lines)
+
+
+def _text_part(body: str, subtype: str) -> list[str]:
+    """The header lines, a blank line and the body of one utf-8 text part (see _fill_text_part)."""
+    cte, payload = _encode_text(body)
+    lines = [
+        f'Content-Type: text/{subtype}; charset="utf-8"',
+        f"Content-Transfer-Encoding: {cte}",
+        "",
+    ]
+    lines.extend(payload.split("\n"))
+    return lines
+
+
+def _boundary(parts: list[list[str]]) -> str:
+    """A boundary that appears in no part, as the email package picks them."""
+    while True:
+        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+        if not any(boundary in line for part in parts for line in part):
+            return boundary
+
+
 def _set_body(msg: EmailMessage, text: str | None, html: str | None) -> None:
     # Build exactly what the caller gave: deriving a text part from HTML is render/'s job.
     bodies = [(body, kind) for body, kind in ((text, "plain"), (html, "html")) if body is not None]
@@ -116,16 +217,20 @@ def _fill_text_part(part: EmailMessage, body: str, subtype: str) -> None:
     What `set_content` does, but its quoted-printable encoder is pure Python (about 10 ms for
     10 KB); binascii's is C and produces the same encoding.
     """
+    cte, payload = _encode_text(body)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = cte
+    part.set_payload(payload)
+
+
+def _encode_text(body: str) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, payload with \\n line ends) of a utf-8 text body."""
     lines = body.encode("utf-8").splitlines()
     # As set_content: normalized line ends, and the body always ends with one.
     data = b"\n".join(lines) + b"\n"
     if data.isascii() and all(len(line) <= _MAX_7BIT_LINE for line in lines):
-        cte, payload = "7bit", data.decode("ascii")
-    else:
-        cte, payload = "quoted-printable", binascii.b2a_qp(data, istext=True).decode("ascii")
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["Content-Transfer-Encoding"] = cte
-    part.set_payload(payload)
+        return "7bit", data.decode("ascii")
+    return "quoted-printable", binascii.b2a_qp(data, istext=True).decode("ascii")
 
 
 def _attach(msg: EmailMessage, attachment: Attachment) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from providers.base import OutboundEmail, Provider, SendResult
 from providers.errors import ConfigurationError, RejectedError, TransientError
-from providers.mime import build_mime, to_bytes
+from providers.mime import message_bytes
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 # Far enough below the usual 255-byte limit to leave room for the suffixes.
@@ -44,7 +44,7 @@ class OutboxProvider(Provider):
     def send(self, message: OutboundEmail) -> SendResult:
         """Write the message atomically; sending the same Message-ID again replaces the files."""
         try:
-            payload = to_bytes(build_mime(message))
+            payload = message_bytes(message)
         except ValueError as err:
             raise RejectedError(str(err), provider=self.name) from err
         stem = safe_stem(message.message_id)

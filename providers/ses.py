@@ -35,7 +35,7 @@ from providers.errors import (
     RejectedError,
     TransientError,
 )
-from providers.mime import build_mime, to_bytes
+from providers.mime import message_bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2.client import SESV2Client
@@ -128,7 +128,7 @@ class SesProvider(Provider):
     def send(self, message: OutboundEmail) -> SendResult:
         """Hand the raw message to SES; its MessageId becomes the provider message id."""
         try:
-            raw = to_bytes(build_mime(message))
+            raw = message_bytes(message)
         except ValueError as err:
             raise RejectedError(str(err), provider=self.name) from err
         if not message.recipients:

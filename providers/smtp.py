@@ -23,7 +23,7 @@ from providers.errors import (
     RejectedError,
     TransientError,
 )
-from providers.mime import build_mime, to_bytes
+from providers.mime import message_bytes
 
 # Replies that mean "authenticate first" or "your credentials are wrong", in any phase.
 _AUTH_CODES = frozenset({530, 534, 535, 538})
@@ -76,7 +76,7 @@ class SmtpProvider(Provider):
     def send(self, message: OutboundEmail) -> SendResult:
         """Relay the message; partial recipient refusals come back in `SendResult.rejected`."""
         try:
-            payload = to_bytes(build_mime(message))
+            payload = message_bytes(message)
         except ValueError as err:
             raise RejectedError(str(err), provider=self.name) from err
         recipients = _unique(message.recipients)

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 
 from providers.base import Attachment
-from providers.mime import build_mime, to_bytes
+from providers.mime import build_mime, message_bytes, to_bytes
 from tests.providers.provider_testkit import MessageFactory
 
 
@@ -172,3 +172,65 @@ def test_non_ascii_display_names_are_encoded(make_message: MessageFactory) -> No
 
     assert parse(raw)["From"].addresses[0].display_name == "Zoë Müller"
     assert b"<zoe@example.com>" in raw
+
+
+# The direct writer (`message_bytes`) must say exactly what the email package's builder says.
+BODIES = ["", "Thanks.", "x" * 200, "naïve café\n-- \nsig", "😀 emoji " * 30, "a\r\nb\rc", ".\n"]
+SUBJECTS = ["Hi", "Grüße aus Köln", "x " * 60, "Ω" * 100, "a" * 120, "two  spaces  " * 10]
+SENDERS = [
+    "Mailroom <sender@example.com>",
+    "Jöhn Dœ <j@example.com>",
+    '"Doe, John" <j@example.com>',
+]
+
+
+def _summary(msg: EmailMessage) -> tuple[object, ...]:
+    parts = [
+        (p.get_content_type(), p.get_content(), p["Content-Transfer-Encoding"])
+        for p in msg.walk()
+        if not p.is_multipart()
+    ]
+    headers = sorted((k, str(v)) for k, v in msg.items() if k != "Content-Type")
+    return msg.get_content_type(), parts, headers
+
+
+@pytest.mark.parametrize("body", BODIES)
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("sender", SENDERS)
+def test_the_direct_writer_matches_the_email_package(
+    make_message: MessageFactory, body: str, subject: str, sender: str
+) -> None:
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    for text, html in ((body, None), (None, f"<p>{body}</p>"), (body, f"<p>{body}</p>")):
+        message = make_message(
+            from_addr=sender,
+            to=("alice@example.com", "Ünï <v@example.org>"),
+            subject=subject,
+            text=text,
+            html=html,
+            headers=(("X-Campaign", "spring"), ("X-Note", "héllo")),
+            attachments=(),
+        )
+        raw = message_bytes(message, date=when)
+        msg = parse(raw)
+        assert _summary(msg) == _summary(parse(to_bytes(build_mime(message, date=when))))
+        assert not msg.defects and not any(p.defects for p in msg.walk())
+        assert raw.isascii() and b"bob-hidden" not in raw
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        assert str(msg["Subject"]) == subject
+
+
+def test_the_direct_writer_leaves_attachments_to_the_email_package(
+    make_message: MessageFactory,
+) -> None:
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    message = make_message()
+    assert message.attachments
+    assert _summary(parse(message_bytes(message, date=when))) == _summary(
+        parse(to_bytes(build_mime(message, date=when)))
+    )
+
+
+def test_the_direct_writer_refuses_what_the_builder_refuses(make_message: MessageFactory) -> None:
+    with pytest.raises(ValueError, match="line break"):
+        message_bytes(make_message(subject="Hi\r\nBcc: x@example.com", attachments=()))
