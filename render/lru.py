@@ -51,10 +51,13 @@ class LRU(Generic[V]):
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value`` under ``key``, evicting the least recently used beyond the bound."""
         with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_size:
-                self._entries.popitem(last=False)
+            entries = self._entries
+            size = len(entries)
+            entries[key] = value  # a new key goes last already
+            if len(entries) == size:
+                entries.move_to_end(key)  # an existing key: refresh it (one more hashing)
+            elif len(entries) > self._max_size:
+                entries.popitem(last=False)
 
     def info(self) -> CacheInfo:
         """Return the hit and miss counters and the current size."""

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+from jinja2 import Template
+
 from render.errors import RenderError
 from render.lru import LRU
 from render.sandbox import INLINE, TEMPLATES, environment_for, render_compiled
@@ -92,7 +94,21 @@ def resolve_variables(
     A string default of an ``html`` variable is markup, since the template's author wrote it
     (it is still cleaned); a string *given* for one is text.
     """
-    declared = {variable.name for variable in spec.variables}
+    return _resolve(spec, _declared(spec), given, nested, may_nest)
+
+
+def _declared(spec: TemplateSpec) -> frozenset[str]:
+    return frozenset(variable.name for variable in spec.variables)
+
+
+def _resolve(
+    spec: TemplateSpec,
+    declared: frozenset[str],
+    given: Mapping[str, Any],
+    nested: NestedRenderer,
+    may_nest: bool,
+) -> dict[str, ContextValue]:
+    """``resolve_variables`` with the declared names already known (nested values reuse them)."""
     for name in given:
         if name not in declared:
             raise RenderError(f"Variable `{name}` not found in template `{spec.id}`")
@@ -110,6 +126,9 @@ def resolve_variables(
                         f"Variable `{variable.name}` is required by template `{spec.id}`"
                     )
                 continue  # optional and absent: Jinja's Undefined prints nothing
+            if type(value) in _PLAIN_SCALARS and variable.type == "text":
+                context[variable.name] = value  # a plain default ("EUR"): what the checks give
+                continue
             if variable.type == "html" and isinstance(value, str):
                 value = {"format": "html", "content": value}
         if variable.type == "template" and not may_nest:
@@ -152,6 +171,10 @@ def one_line(subject: str) -> str:
 
 
 def _nested_renderer(lookup: TemplateLookup, lang: str | None) -> NestedRenderer:
+    # What the values of one template share within this render (an email holds a hundred rows
+    # of the same few templates), by id and tied to the spec object the lookup gave.
+    prepared: dict[str, _NestedTemplate] = {}
+
     def render_nested(name: str, template_id: str, variables: Mapping[str, Any]) -> RichValue:
         spec = lookup(template_id)
         if spec is None:
@@ -161,7 +184,10 @@ def _nested_renderer(lookup: TemplateLookup, lang: str | None) -> NestedRenderer
         key = _memo_key(spec, lang, variables)
         value = None if key is None else NESTED_MEMO.get(key)
         if value is None:
-            value = _render_nested(spec, lang, variables)
+            template = prepared.get(template_id)
+            if template is None or template.spec is not spec:
+                template = prepared[template_id] = _NestedTemplate(spec, lang)
+            value = template.render(variables)
             if key is not None and len(value.__html__()) <= NESTED_MEMO_MAX_CHARS:
                 NESTED_MEMO.put(key, value)
         return value
@@ -169,15 +195,42 @@ def _nested_renderer(lookup: TemplateLookup, lang: str | None) -> NestedRenderer
     return render_nested
 
 
-def _render_nested(spec: TemplateSpec, lang: str | None, variables: Mapping[str, Any]) -> RichValue:
-    content_lang, content = select_content(spec, lang)
-    context = resolve_variables(spec, variables, _nesting_refused(spec.id), may_nest=False)
-    html = _render_stored(spec, content_lang, "html", content.html, context)
-    text_source = content.text
-    if text_source is None:
-        return RichValue(html)  # its text, if a plain part wants it, comes from the HTML
-    # Most parents have no text part of their own, so the child's is rendered on demand.
-    return RichValue(html, lambda: _render_stored(spec, content_lang, "text", text_source, context))
+class _NestedTemplate:
+    """A nested template in one language, with what each of its renders would redo.
+
+    The compiled HTML part is fetched on the first render, after that render's variables
+    are checked, so errors come in the same order as for a stored template.
+    """
+
+    __slots__ = (
+        "spec", "lang", "html_source", "text_source", "declared", "refuse", "owner", "html"
+    )  # fmt: skip
+
+    def __init__(self, spec: TemplateSpec, lang: str | None) -> None:
+        self.spec = spec
+        self.lang, content = select_content(spec, lang)
+        self.html_source = content.html
+        self.text_source = content.text
+        self.declared = _declared(spec)
+        self.refuse = _nesting_refused(spec.id)
+        self.owner = f"Template `{spec.id}`"
+        self.html: Template | None = None
+
+    def render(self, variables: Mapping[str, Any]) -> RichValue:
+        spec, lang = self.spec, self.lang
+        context = _resolve(spec, self.declared, variables, self.refuse, False)
+        source = self.html_source
+        if "{" not in source:  # as _render_stored: nothing to compile or render
+            html = source
+        else:
+            if self.html is None:
+                self.html = _compiled(spec, lang, "html", source)
+            html = render_compiled(self.html, context, self.owner, "html")
+        text_source = self.text_source
+        if text_source is None:
+            return RichValue(html)  # its text, if a plain part wants it, comes from the HTML
+        # Most parents have no text part of their own, so the child's is rendered on demand.
+        return RichValue(html, lambda: _render_stored(spec, lang, "text", text_source, context))
 
 
 def _memo_key(
@@ -195,8 +248,11 @@ def _memo_key(
         if value_type is str:
             size += len(value)
             frozen.append((name, value))
-        elif value_type is int or value_type is float or value_type is bool or value is None:
+        elif value_type is int or value_type is bool or value is None:
             frozen.append((name, value_type, value))
+        elif value_type is float:
+            # By its printed form: 0.0 == -0.0, but they print differently.
+            frozen.append((name, value_type, repr(value)))
         elif (
             value_type is dict
             and len(value) == 2
@@ -238,11 +294,16 @@ def _render_stored(
 ) -> str:
     if "{" not in source:  # no Jinja syntax at all: nothing to compile or render
         return source
-    template = TEMPLATES.get(
+    return render_compiled(
+        _compiled(spec, lang, part, source), context, f"Template `{spec.id}`", part
+    )
+
+
+def _compiled(spec: TemplateSpec, lang: str, part: str, source: str) -> Template:
+    return TEMPLATES.get(
         (spec.id, spec.version, lang, part), source, environment_for(part),
         f"template `{spec.id}` {part}",
     )  # fmt: skip
-    return render_compiled(template, context, f"Template `{spec.id}`", part)
 
 
 def _render_inline_part(part: str, source: str, context: Mapping[str, Any]) -> str:

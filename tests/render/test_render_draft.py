@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from render import RenderError, render_inline
+from render import RenderError, cache_info, render_inline
 
 
 def block(text: str, kind: str = "unstyled", depth: int = 0, **ranges: Any) -> dict[str, Any]:
@@ -153,3 +153,23 @@ def test_invalid_document_is_a_render_error(content: Any, detail: str) -> None:
     with pytest.raises(RenderError) as caught:
         render_draft(content)
     assert caught.value.message == f"Variable `BODY` holds an invalid Draft.js document: {detail}"
+
+
+def test_same_document_is_exported_once() -> None:
+    content = document(block("Hello", "header-one"), block("world"))
+    first = render_draft(content)
+    assert render_draft(document(block("Hello", "header-one"), block("world"))) == first
+    memo = cache_info()["draft"]
+    assert (memo.hits, memo.misses) == (1, 1)
+
+
+def test_memoised_document_is_not_taken_for_one_with_other_types() -> None:
+    # Equal as JSON text, not as data: the int key finds no entity, memo or not.
+    linked = [{"offset": 0, "length": 5, "key": 0}]
+    with_str_key = document(block("Hello", entities=linked), entities={"0": link("https://a.b/")})
+    assert render_draft(with_str_key) == (
+        '<p><a href="https://a.b/" rel="noopener noreferrer">Hello</a></p>'
+    )
+    with_int_key = {**with_str_key, "entityMap": {0: link("https://a.b/")}}
+    with pytest.raises(RenderError, match='Entity "0" does not exist in the entityMap'):
+        render_draft(with_int_key)

@@ -218,3 +218,28 @@ def test_memoised_nested_template_still_refused_by_lookup(
     render_template(order, value, lang=None, lookup=lookup_of(item))
     with pytest.raises(RenderError, match="Template `item` not found"):
         render_template(order, value, lang=None, lookup=lookup_of())
+
+
+def test_memo_tells_zero_from_negative_zero(
+    order: TemplateSpec, item: TemplateSpec, lookup_of: Callable[..., Any]
+) -> None:
+    items = [nested("item", NAME="A", PRICE=0.0), nested("item", NAME="A", PRICE=-0.0)]
+    rendered = render_template(order, {"ITEMS": items}, lang=None, lookup=lookup_of(item))
+    assert rendered.html == "<ul><li>A: 0.0</li><li>A: -0.0</li></ul>"
+
+
+def test_each_value_uses_the_spec_its_lookup_gave(
+    make_template: MakeTemplate, order: TemplateSpec
+) -> None:
+    # Values of one template share its preparation within a render, but only while the
+    # lookup gives the same spec: a lookup may hand out another version mid-render.
+    versions = iter(
+        make_template("item", html=f"<li>v{n} {{{{ NAME }}}}</li>", variables={"NAME": "text"},
+                      version=n)
+        for n in (1, 2, 2)
+    )  # fmt: skip
+    items = [nested("item", NAME="a"), nested("item", NAME="b"), nested("item", NAME="c")]
+    rendered = render_template(
+        order, {"ITEMS": items}, lang=None, lookup=lambda template_id: next(versions)
+    )
+    assert rendered.html == "<ul><li>v1 a</li><li>v2 b</li><li>v2 c</li></ul>"

@@ -117,3 +117,32 @@ def test_rich_value_internals_are_hidden() -> None:
     with pytest.raises(RenderError, match="is unsafe"):
         render_inline("s", "{{ BODY._html }}", None, {"BODY": value})
     assert render_inline("s", "[{{ BODY.html }}]", None, {"BODY": value}).html == "[]"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{% import "other" as other %}{{ other.x }}',
+        '{% from "other" import x %}',
+        '{% include "other" %}',
+        '{% extends "other" %}',
+    ],
+)
+def test_templates_cannot_load_other_templates(source: str) -> None:
+    with pytest.raises(RenderError) as caught:
+        render_inline("s", source, None, {})
+    assert caught.value.message == (
+        "Inline content could not be rendered (html): no loader for this environment specified"
+    )
+
+
+def test_template_scoping_is_per_render(make_template: MakeTemplate) -> None:
+    # A context is built per render: what one render sets is gone for the next.
+    spec = make_template(
+        html="{{ SEEN|default('none') }}{% set SEEN = X %}"
+        "{% macro tag(v) %}<{{ v }}>{% endmacro %}{{ tag(X) }}",
+        variables={"X": "text"},
+    )
+    for value in ("a", "b"):
+        html = render_template(spec, {"X": value}, lang=None, lookup=no_lookup).html
+        assert html == f"none<{value}>"
