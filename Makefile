@@ -44,6 +44,10 @@ beat: install ## the scheduler that runs the sweeper
 flower: install ## Flower, behind FLOWER_BASIC_AUTH
 	$(BIN)/celery -A tasks.app flower --port=$${FLOWER_PORT:-5555} --basic-auth=$${FLOWER_BASIC_AUTH:?set FLOWER_BASIC_AUTH=user:password}
 
+bench: install ## every benchmark, 3 runs each, beside its baseline; table + var/bench/results.json
+	./scripts/ensure-services.sh
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 chaos: install ## the fault-injection suite alone (private RabbitMQ and PostgreSQL)
 	$(PY) -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
 

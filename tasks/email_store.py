@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom import metrics
@@ -40,9 +40,10 @@ def add_event(
     provider: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Append one event to the email's history."""
-    session.add(
-        EmailEvent(
+    """Append one event to the email's history (a plain INSERT: the ORM's unit of work would
+    add a RETURNING round-trip and bookkeeping for an object nobody reads back)."""
+    session.execute(
+        insert(EmailEvent).values(
             email_id=email_id,
             type=str(type_),
             detail=detail,

@@ -121,18 +121,22 @@ def render_step(eid: uuid.UUID) -> None:
             email_store.fail(session, eid, err.message)
             return
         metrics.RENDER_SECONDS.labels("worker").observe(time.perf_counter() - started)
-        if email_store.transition(
-            session,
-            eid,
-            expected=[EmailStatus.QUEUED],
-            values={
-                "subject": final.subject,
-                "html": final.html,
-                "text": final.text,
-                "status": EmailStatus.RENDERED,
-            },
-        ):
+        values: dict[str, Any] = {
+            "subject": final.subject,
+            "html": final.html,
+            "text": final.text,
+            "status": EmailStatus.RENDERED,
+        }
+        # Nothing to attach: fetch_attachments's work is known now, so it costs no transaction.
+        nothing_attached = not email.attachment_keys and email.attachment_manifest is None
+        if nothing_attached:
+            values["attachment_manifest"] = []
+        if email_store.transition(session, eid, expected=[EmailStatus.QUEUED], values=values):
             email_store.add_event(session, eid, EventType.RENDERED)
+            if nothing_attached:
+                email_store.add_event(
+                    session, eid, EventType.ATTACHMENTS_READY, detail={"count": 0, "bytes": 0}
+                )
 
 
 def _render_stored_template(session: Session, email: Email) -> Rendered:
@@ -154,7 +158,11 @@ def fetch_step(eid: uuid.UUID) -> None:
     """Describe the attachments (sniffed, checked, sized) once, before any send."""
     rt = runtime.get()
     with runtime.transaction() as session:
-        email = session.get(Email, eid)
+        email = session.execute(
+            select(Email.status, Email.attachment_keys, Email.attachment_manifest).where(
+                Email.id == eid
+            )
+        ).one_or_none()
         if email is None or email.status != EmailStatus.RENDERED:
             return
         if email.attachment_manifest is not None:
@@ -224,15 +232,15 @@ def send_step(eid: uuid.UUID) -> float | None:
     rt = runtime.get()
     with runtime.transaction() as session:
         claim = email_store.claim_for_send(session, eid, rt.lease)
-    if claim is None:
-        return None
+        if claim is None:
+            return None
+        # Read in the claim's transaction: one connection and commit fewer per email.
+        email = session.scalars(
+            select(Email).where(Email.id == eid).options(selectinload(Email.tag_rows))
+        ).one()
     try:
-        with rt.sessions() as session:
-            email = session.scalars(
-                select(Email).where(Email.id == eid).options(selectinload(Email.tag_rows))
-            ).one()
-            message = build_outbound(email, rt.storage)
-            pinned = email.pinned_provider
+        message = build_outbound(email, rt.storage)
+        pinned = email.pinned_provider
     except (StorageError, DBAPIError) as err:
         # Nothing reached a provider: give the claim back and let the retry take it again.
         with runtime.transaction() as session:
@@ -316,7 +324,11 @@ def record_status(self: Task, email_id: str) -> None:
 def record_step(eid: uuid.UUID) -> None:
     """The `recorded` event, once per final status."""
     with runtime.transaction() as session:
-        email = session.get(Email, eid)
+        email = session.execute(
+            select(Email.status, Email.recorded_status, Email.provider, Email.send_tries).where(
+                Email.id == eid
+            )
+        ).one_or_none()
         if email is None or email.status not in FINAL_STATUSES:
             return
         if email.recorded_status == email.status.value:

@@ -111,23 +111,19 @@ def create_email(
     correlation_id: str | None = None,
     email_id: uuid.UUID | None = None,
 ) -> Email:
-    """Add the email, its recipients, tags and first event to the session (not committed).
+    """Insert the email, its recipients, tags and first events (not committed).
 
-    `email_id` is for a caller that names things after the email before it exists (uploads).
+    Returns the email as a transient object to read from: the rows are written with plain
+    INSERTs, as `create_emails` writes them. `email_id` is for a caller that names things
+    after the email before it exists (uploads).
     """
-    rows = email_rows(
-        request,
-        rendered,
-        Lookups(session, [request]),
+    built = create_emails(
+        session,
+        [(request, rendered)],
         correlation_id=correlation_id,
-        email_id=email_id,
-    )
-    email = Email(**rows.email)
-    email.recipients.extend(EmailRecipient(**row) for row in rows.recipients)
-    email.tag_rows.extend(EmailTag(**row) for row in rows.tags)
-    email.events.extend(EmailEvent(**row) for row in rows.events)
-    session.add(email)
-    return email
+        email_ids=[email_id] if email_id else None,
+    )[0]
+    return Email(**built.email)
 
 
 def email_rows(
