@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "var" / "bench" / "results.json")
     parser.add_argument("--bulk-count", type=int, default=10_000)
     parser.add_argument("--single-count", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--api-workers", type=int, default=2)
     args = parser.parse_args()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]

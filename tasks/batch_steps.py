@@ -41,7 +41,7 @@ from tasks.pipeline import record_outcome
 log = logging.getLogger(__name__)
 # Sends recorded per transaction: bounds what a worker killed mid-batch may send twice (its
 # claims expire and are sent again) while keeping commits well below one per email.
-RECORD_EVERY = 25
+RECORD_EVERY = 10
 
 
 @dataclass

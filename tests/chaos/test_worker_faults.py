@@ -146,3 +146,62 @@ def test_kill_worker_holding_scheduled_and_rendering(
     assert sent_at >= send_at, (sent_at, send_at)  # killed early, never sent early
     assert len(load.accepted) == 40
     assert result.duplicates <= 2, result.line()
+
+
+BATCH_EMAILS = 1000
+
+
+def test_kill_worker_mid_batch(chaos_stack: Stack, census: Census, smtp_sink: SmtpSink) -> None:
+    """kill -9 a worker while it sends batches (tasks/batch_steps.py): none lost, and a copy
+    sent twice only for an email whose claim the killed process held, at most one record
+    group (RECORD_EVERY sends) per pool process."""
+    from tasks.batch_steps import RECORD_EVERY
+
+    _smtp(chaos_stack, smtp_sink)
+    chaos_stack.migrate_and_key()
+    chaos_stack.start_api()
+    chaos_stack.start_worker("w1", concurrency=2)
+    chaos_stack.start_worker("w2", concurrency=2)
+    chaos_stack.start_beat()
+    started = time.monotonic()
+    accepted: list[str] = []
+    for start in range(0, BATCH_EMAILS, 500):
+        recipients = [
+            {"to": f"batch{n}@example.com", "variables": {"N": n}}
+            for n in range(start, start + 500)
+        ]
+        status, answer = chaos_stack.request(
+            "POST",
+            "/send/batch",
+            {
+                "from": "chaos@example.com",
+                "subject": "Batch {{ N }}",
+                "text": "Hello {{ N }}",
+                "recipients": recipients,
+            },
+        )
+        assert status == 200, answer
+        accepted.extend(answer["data"]["emailIds"])
+    while len(smtp_ids(smtp_sink)) < BATCH_EMAILS // 4:
+        time.sleep(0.1)
+    in_flight = census.counts().get("sending", 0)
+    chaos_stack.kill("w1", signal.SIGKILL)
+    census.wait_final(len(accepted), timeout=240)
+    result = tally(
+        "kill-worker-mid-batch",
+        census,
+        None,
+        accepted,
+        {"smtp": smtp_ids(smtp_sink)},
+        started,
+        {"in_flight_at_kill": in_flight},
+    )
+    result.report()
+    received = smtp_ids(smtp_sink)
+    dupes = {eid for eid in received if received.count(eid) > 1}
+    reclaimed = census.events("reclaimed")
+    assert result.lost == 0, result.line()
+    assert set(accepted) <= set(received), result.line()
+    assert census.status_of(accepted) == dict.fromkeys(accepted, "sent")
+    assert result.duplicates <= 2 * RECORD_EVERY, result.line()
+    assert all(reclaimed[eid] for eid in dupes), (dupes, reclaimed)
