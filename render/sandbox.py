@@ -8,13 +8,27 @@ data but can call no method that changes it, and reaches no attribute starting w
 from __future__ import annotations
 
 import operator
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from jinja2 import Template, TemplateError, TemplateSyntaxError, Undefined
+import jinja2.runtime
+from jinja2 import Template, TemplateError, TemplateSyntaxError, Undefined, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
+from markupsafe import escape
+
+try:  # what markupsafe.escape applies to a str: its C version, or its pure Python fallback
+    from markupsafe._speedups import _escape_inner
+except ImportError:  # pragma: no cover
+    try:
+        from markupsafe._native import _escape_inner
+    except ImportError:  # a markupsafe without these private names: the public function
+
+        def _escape_inner(value: str, /) -> str:
+            return str(escape(value))
 
 from render.errors import RenderError
 from render.lru import LRU
@@ -77,33 +91,142 @@ def environment_for(part: str) -> MailSandbox:
     return HTML_ENV if part == "html" else PLAIN_ENV
 
 
+class SimpleTemplate:
+    """A template that is literal text and bare ``{{ NAME }}`` only, rendered without Jinja.
+
+    Jinja compiles such a template to: each name resolved from the context, then its literal
+    text as written and each value as ``escape(value)`` (autoescape) or ``str(value)``, joined
+    with ``"".join``. This does the same, minus Jinja's context and the Markup objects.
+    """
+
+    __slots__ = ("head", "rest", "convert")
+
+    def __init__(
+        self, head: str, rest: tuple[tuple[str, str], ...], convert: Callable[[Any], str]
+    ) -> None:
+        self.head = head  # the text before the first name
+        self.rest = rest  # (name, the text after it) in order
+        self.convert = convert
+
+    def render(self, context: Mapping[str, Any]) -> str | None:
+        """Return the output, or None when a name is not in ``context`` (Jinja's job then).
+
+        A missing name may still be a global (range, ...) or print as Undefined. The values
+        before it may already be converted by then: Jinja converts them again, in the same
+        order, and a conversion caches what it computes (RichValue text), so the output and
+        any error are the same.
+        """
+        parts = [self.head]
+        append = parts.append
+        get = context.get
+        convert = self.convert
+        for name, literal in self.rest:
+            value = get(name, missing)
+            if value is missing:
+                return None
+            append(convert(value))
+            append(literal)
+        return "".join(parts)
+
+
+def _escaped_text(value: Any) -> str:
+    """``str(markupsafe.escape(value))`` without building the Markup for common types.
+
+    escape() gives ``Markup(_escape_inner(value))`` for a str and ``Markup(_escape_inner(
+    str(value)))`` for an object without ``__html__`` (exact int, float and bool have none);
+    a Markup made from a str holds the same characters. Anything else goes through escape().
+    """
+    value_type = type(value)
+    if value_type is str:
+        return _escape_inner(value)
+    if value_type is int or value_type is float or value_type is bool:
+        return _escape_inner(str(value))
+    return escape(value)
+
+
+def _renders_like_jinja(env: MailSandbox) -> bool:
+    """Whether ``env`` compiles ``{{ NAME }}`` as SimpleTemplate renders it.
+
+    Anything that could change that output (a finalize, autoescape decided per template,
+    extensions, another code generator or context class, async rendering) leaves Jinja to it.
+    """
+    return (
+        env.finalize is None
+        and type(env.autoescape) is bool
+        and not env.extensions
+        and not env.is_async
+        and env.code_generator_class is CodeGenerator
+        and env.context_class is Context
+        and getattr(jinja2.runtime, "escape", None) is escape
+    )
+
+
+def simple_template(source: str, env: MailSandbox) -> SimpleTemplate | None:
+    """Return ``source`` as a SimpleTemplate, or None unless Jinja's own parse of it is one
+    output of literal text (TemplateData) and names read from the context (Name), nothing else.
+
+    The literal text is taken from the parse, after Jinja's lexer has applied whitespace
+    control and newline handling. ``source`` must compile in ``env`` (it is parsed again).
+    """
+    if not _renders_like_jinja(env):
+        return None
+    body = env.parse(source).body
+    if len(body) != 1 or type(body[0]) is not nodes.Output:
+        return None
+    names: list[str] = []
+    literals: list[list[str]] = [[]]  # the text before the first name, then after each name
+    for child in body[0].nodes:
+        if type(child) is nodes.TemplateData and type(child.data) is str:
+            literals[-1].append(child.data)
+        # "self" at the top of a template is Jinja's reference to it, not a context value.
+        elif type(child) is nodes.Name and child.ctx == "load" and child.name != "self":
+            names.append(child.name)
+            literals.append([])
+        else:
+            return None
+    head, *after = ("".join(texts) for texts in literals)
+    rest = tuple(zip(names, after, strict=True))
+    return SimpleTemplate(head, rest, _escaped_text if env.autoescape else str)
+
+
+class Compiled:
+    """A compiled template, with its SimpleTemplate form when it has one."""
+
+    __slots__ = ("template", "simple")
+
+    def __init__(self, template: Template, simple: SimpleTemplate | None) -> None:
+        self.template = template
+        self.simple = simple
+
+
 class TemplateCache:
     """Compiled templates by key, in a bounded LRU; a changed source under a key recompiles."""
 
     def __init__(self, max_size: int) -> None:
-        self.lru: LRU[tuple[str, Template]] = LRU(max_size)
+        self.lru: LRU[tuple[str, Compiled]] = LRU(max_size)
 
-    def get(self, key: Hashable, source: str, env: MailSandbox, where: str) -> Template:
+    def get(self, key: Hashable, source: str, env: MailSandbox, where: str) -> Compiled:
         """Return ``source`` compiled in ``env``, cached under ``key``; ``where`` names it."""
         entry = self.lru.get(key)
         # The source check guards against a caller that changed content but not version.
         if entry is not None and entry[0] == source:
             return entry[1]
-        template = compile_source(source, env, where)
-        self.lru.put(key, (source, template))
-        return template
+        compiled = compile_source(source, env, where)
+        self.lru.put(key, (source, compiled))
+        return compiled
 
 
 TEMPLATES = TemplateCache(TEMPLATE_CACHE_SIZE)
 INLINE = TemplateCache(INLINE_CACHE_SIZE)
 
 
-def compile_source(source: str, env: MailSandbox, where: str) -> Template:
+def compile_source(source: str, env: MailSandbox, where: str) -> Compiled:
     """Compile ``source``; a syntax error becomes a RenderError naming ``where`` and the line."""
     try:
-        return env.from_string(source)
+        template = env.from_string(source)
     except TemplateSyntaxError as err:
         raise RenderError(syntax_error_message(where, err)) from err
+    return Compiled(template, simple_template(source, env))
 
 
 def syntax_error_message(where: str, err: TemplateSyntaxError) -> str:
@@ -117,12 +240,19 @@ _RUNTIME_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, Lookup
                    RecursionError)  # fmt: skip
 
 
-def render_compiled(template: Template, context: Mapping[str, Any], owner: str, part: str) -> str:
+def render_compiled(compiled: Compiled, context: Mapping[str, Any], owner: str, part: str) -> str:
     """Render a compiled template; sandbox and runtime errors become a RenderError.
 
     ``owner`` names what is rendered for the message ("Template `x`", "Inline content").
     """
     try:
+        # Inside the try: a value's conversion fails as it would in Jinja, with the same error.
+        simple = compiled.simple
+        if simple is not None:
+            rendered = simple.render(context)
+            if rendered is not None:
+                return rendered
+        template = compiled.template
         # Template.render() minus what it repeats on every call: merging the globals ChainMap
         # into a new dict, and rewriting tracebacks (errors become a RenderError here anyway).
         # Nested templates render by the hundred per email, so this is the hot path.

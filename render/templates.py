@@ -6,11 +6,9 @@ import hashlib
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from jinja2 import Template
-
 from render.errors import RenderError
 from render.lru import LRU
-from render.sandbox import INLINE, TEMPLATES, environment_for, render_compiled
+from render.sandbox import INLINE, TEMPLATES, Compiled, environment_for, render_compiled
 from render.specs import Rendered, TemplateContent, TemplateLookup, TemplateSpec
 from render.values import ContextValue, RichValue
 from render.variables import NestedRenderer, check_declared, kind_of, to_context_value
@@ -214,7 +212,7 @@ class _NestedTemplate:
         self.declared = _declared(spec)
         self.refuse = _nesting_refused(spec.id)
         self.owner = f"Template `{spec.id}`"
-        self.html: Template | None = None
+        self.html: Compiled | None = None
 
     def render(self, variables: Mapping[str, Any]) -> RichValue:
         spec, lang = self.spec, self.lang
@@ -299,7 +297,7 @@ def _render_stored(
     )
 
 
-def _compiled(spec: TemplateSpec, lang: str, part: str, source: str) -> Template:
+def _compiled(spec: TemplateSpec, lang: str, part: str, source: str) -> Compiled:
     return TEMPLATES.get(
         (spec.id, spec.version, lang, part), source, environment_for(part),
         f"template `{spec.id}` {part}",
