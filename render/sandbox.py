@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover
         def _escape_inner(value: str, /) -> str:
             return str(escape(value))
 
+
 from render.errors import RenderError
 from render.lru import LRU
 
