@@ -158,23 +158,25 @@ def _header(out: list[str], name: str, value: str) -> None:
     line = f"{name}: {value}"
     if len(line) <= _MAX_7BIT_LINE and value.isascii():
         out.append(line)
-    elif value.isascii():
-        out.append(_fold_ascii(name, value))
-    else:
-        # RFC 2047 encoded words (utf-8, the shorter of Q and B), folded at 78 columns.
-        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-        out.append(f"{name}: {encoded}")
+        return
+    folded = _fold_ascii(name, value) if value.isascii() else None
+    if folded is None:
+        # RFC 2047 encoded words (utf-8, the shorter of Q and B), folded at 78 columns: also
+        # for an ASCII word too long for a line, which encoded words can split.
+        folded = f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    out.append(folded)
 
 
-def _fold_ascii(name: str, value: str) -> str:
-    """Fold before spaces to keep lines within 78 columns where the words allow; a word too
-    long for a line stays whole (the modern policy does the same)."""
+def _fold_ascii(name: str, value: str) -> str | None:
+    """Fold before spaces to keep lines within 78 columns; None when a word is too long."""
     lines = [f"{name}:"]
     for word in value.split(" "):
         if len(lines[-1]) + 1 + len(word) <= _MAX_7BIT_LINE or not word or lines[-1] == f"{name}:":
             lines[-1] += " " + word
         else:
             lines.append(" " + word)
+    if any(len(line) > _MAX_7BIT_LINE for line in lines):
+        return None
     return "\r\n".join(lines)
 
 
@@ -273,7 +275,12 @@ def _check_ascii_addresses(addresses: Iterable[str]) -> None:
             raise ValueError(f"non-ASCII email addresses are not supported: {address!r}")
 
 
+# Every character str.splitlines() breaks on: any of them in a header would end it for some
+# reader (the email package refuses them all when it builds headers).
+_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def _check_values(field: str, values: Iterable[str]) -> None:
     for value in values:
-        if "\r" in value or "\n" in value:
+        if not _LINE_BREAKS.isdisjoint(value):
             raise ValueError(f"{field} contains a line break: {value!r}")

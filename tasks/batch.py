@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -24,6 +24,7 @@ from models import utcnow
 from providers.failover import FailoverOutcome
 from tasks import batch_steps, email_store, runtime
 from tasks.app import celery_app
+from tasks.message import build_outbound
 from tasks.pipeline import (
     PublishError,
     enqueue,
@@ -39,30 +40,65 @@ CHUNK = 100
 
 @celery_app.task(name="mailroom.send_batch", bind=True, acks_late=True, ignore_result=True)
 def send_batch(self: Task, email_ids: list[str]) -> None:
-    """Render and claim the chunk in one transaction, send over this process's provider
-    connections, and record every RECORD_EVERY sends in one transaction."""
+    """Render the chunk in one transaction; then, group by group, claim, send over this
+    process's provider connections, and record."""
     prepared = batch_steps.prepare([uuid.UUID(e) for e in email_ids])
     if prepared.leftovers:
-        enqueue(prepared.leftovers)
+        _best_effort("publish the leftovers' chains", lambda: _publish(prepared.leftovers))
     rt = runtime.get()
     for group in chunks(prepared.ready, batch_steps.RECORD_EVERY):
+        with runtime.transaction() as session:
+            claimed = batch_steps.claim_group(session, group)
         outcomes: list[tuple[email_store.Claim, FailoverOutcome]] = []
-        for claim, message in group:
-            try:
-                outcomes.append((claim, rt.sender.send(message)))
-            except Exception:  # noqa: BLE001 - not a provider's answer: the email's own chain
-                log.exception("email %s left the batch for its own chain", claim.email_id)
-                _hand_over(claim)
-        recorded = with_db_retries(
-            partial(batch_steps.record, outcomes=outcomes, settings=rt.settings)
-        )
-        for _, outcome in outcomes:
-            metrics.record_attempts(outcome.attempts)
+        unsent: list[email_store.Claim] = []
+        try:
+            for claim, email in claimed:
+                try:
+                    message = build_outbound(email, rt.storage)
+                    outcomes.append((claim, rt.sender.send(message)))
+                except Exception:  # noqa: BLE001 - not a provider's answer: the email's own chain
+                    log.exception("email %s left the batch for its own chain", claim.email_id)
+                    unsent.append(claim)
+        finally:
+            # Whatever happens, what the providers accepted is recorded first: an acceptance
+            # left unrecorded would be sent again once its lease ran out.
+            done = {c.email_id for c, _ in outcomes} | {c.email_id for c in unsent}
+            unsent.extend(c for c, _ in claimed if c.email_id not in done)
+            recorded = with_db_retries(
+                partial(batch_steps.record, outcomes=outcomes, settings=rt.settings)
+            )
+            for _, outcome in outcomes:
+                metrics.record_attempts(outcome.attempts)
+            for claim in unsent:
+                _best_effort(f"hand email {claim.email_id} over", partial(_hand_over, claim))
         for email_id, countdown in recorded.retries:
             eid = str(email_id)
-            send.apply_async((eid,), countdown=countdown, chain=[record_status.si(eid)])
+            _best_effort(
+                f"publish the retry of {eid}",
+                partial(
+                    send.apply_async, (eid,), countdown=countdown, chain=[record_status.si(eid)]
+                ),
+            )
         for email_id in recorded.to_record:
-            record_step(email_id)
+            _best_effort(f"record {email_id}", partial(record_step, email_id))
+
+
+def _publish(email_ids: list[uuid.UUID]) -> None:
+    try:
+        enqueue(email_ids)
+    except PublishError:
+        # Due for the sweeper's next run instead of a lease from now.
+        with runtime.transaction() as session:
+            email_store.forget_publish(session, email_ids)
+
+
+def _best_effort(what: str, work: Callable[[], object]) -> None:
+    """Do `work`, or log why not: the sweeper finds what it leaves undone (the row is in
+    flight) and the batch goes on with its other emails."""
+    try:
+        work()
+    except Exception:  # noqa: BLE001
+        log.exception("could not %s; the sweeper will", what)
 
 
 def _hand_over(claim: email_store.Claim) -> None:

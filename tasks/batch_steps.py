@@ -1,15 +1,16 @@
 """The pipeline's steps for a batch of emails, in a few set-based transactions.
 
 A chain pays about five commits and four broker round-trips per email. A batch pays one
-transaction to render, check attachments and claim all its emails, then one transaction per
-`RECORD_EVERY` sends to record what the providers said (`sent` and `recorded` together), with
-every event and attempt written in one multi-row INSERT. The guarantees are the chain's:
+transaction to render and check the attachments of its chunk, then, per group of
+`RECORD_EVERY` emails, one transaction to claim the group and one to record what the providers
+said (`sent` and `recorded` together), with events and attempts in multi-row INSERTs. The
+guarantees are the chain's:
 
-- rows are locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL) while a step changes them, and only
-  a row in the step's expected state is touched, so a redelivered batch, or a sweeper's chain
-  for one of its emails, does nothing twice;
-- every email is claimed (status `sending`, a claim token) and committed before any provider
-  is called, and its acceptance is recorded under that token;
+- every row moves with a compare-and-set from the state the step expects, so a redelivered
+  batch, or a sweeper's chain for one of its emails, does nothing twice;
+- every email is claimed (status `sending`, a claim token) and committed just before its
+  group is sent, so a claim's lease covers one group's sends, and its acceptance is recorded
+  under that token;
 - anything out of the ordinary (a retry, an ambiguous answer, an unexpected error) leaves the
   batch for the per-email code, which owns retries, pinning and the poison budget.
 """
@@ -24,19 +25,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom import metrics
 from mailroom.attachments import attachment_policy
-from mailroom.specs import TemplateLoader, load_brand
+from mailroom.specs import TemplateLoader
 from models import Email, EmailEvent, EmailStatus, EventType, SendAttempt, utcnow
-from providers.base import OutboundEmail
 from providers.failover import FailoverOutcome
-from render import Rendered, RenderError, finalize, render_template
+from render import RenderError
 from tasks import callbacks, email_store, runtime
 from tasks.attachments import AttachmentsRefused, build_manifest
-from tasks.message import build_outbound
-from tasks.pipeline import record_outcome
+from tasks.pipeline import final_content, record_outcome
 
 log = logging.getLogger(__name__)
 # Sends recorded per transaction: bounds what a worker killed mid-batch may send twice (its
@@ -48,8 +48,8 @@ RECORD_EVERY = 10
 class Prepared:
     """What the first transaction of a batch produced."""
 
-    # Claimed emails ready to send: (claim, message).
-    ready: list[tuple[email_store.Claim, OutboundEmail]] = field(default_factory=list)
+    # Rendered, attachments checked, ready to be claimed and sent in groups.
+    ready: list[uuid.UUID] = field(default_factory=list)
     # Emails the batch could not take on; each continues as its own chain.
     leftovers: list[uuid.UUID] = field(default_factory=list)
 
@@ -70,7 +70,6 @@ class _Events:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.rows: list[dict[str, Any]] = []
-        self.statuses: dict[str, int] = {}
 
     def add(self, email_id: uuid.UUID, type_: EventType, **values: Any) -> None:
         self.rows.append(
@@ -84,113 +83,129 @@ class _Events:
             }
         )
 
-    def moved(self, email_id: uuid.UUID, status: EmailStatus) -> None:
-        """A status change: counted, and offered to the callback endpoints (same transaction)."""
-        self.statuses[status.value] = self.statuses.get(status.value, 0) + 1
+    def moved(self, email_id: uuid.UUID, status: EmailStatus, count: bool = True) -> None:
+        """A status change: offered to the callback endpoints (same transaction), counted."""
         callbacks.queue_status_change(self.session, email_id, status.value)
+        if count:
+            metrics.EMAILS.labels(status.value).inc()
 
     def flush(self) -> None:
         if self.rows:
             self.session.execute(insert(EmailEvent), self.rows)
-        for status, count in self.statuses.items():
-            metrics.EMAILS.labels(status).inc(count)
-
-
-def _locked(session: Session, email_ids: Sequence[uuid.UUID], *extra: Any) -> list[Email]:
-    """The batch's rows in the given states, locked until commit; rows another transaction
-    holds are skipped (their chain or sweep is working on them)."""
-    stmt = (
-        select(Email)
-        .where(Email.id.in_(email_ids), *extra)
-        .options(selectinload(Email.tag_rows))
-        .with_for_update(skip_locked=True, of=Email)
-        .execution_options(populate_existing=True)
-    )
-    return list(session.scalars(stmt))
 
 
 def prepare(email_ids: Sequence[uuid.UUID]) -> Prepared:
-    """Render, check attachments and claim every email of the batch in one transaction."""
-    rt = runtime.get()
+    """Render and check the attachments of every queued email of the batch, in one transaction.
+
+    Each row moves with its own compare-and-set (`email_store.transition`), so a row that a
+    chain or another delivery of this batch moved meanwhile is left alone, on every database.
+    """
     prepared = Prepared()
-    now = utcnow()
     with runtime.transaction() as session:
         events = _Events(session)
         loader = TemplateLoader(session)
-        rows = _locked(
-            session,
-            email_ids,
-            # A rendered email with tries behind it has its own retry chain: not ours.
-            (Email.status == EmailStatus.QUEUED)
-            | ((Email.status == EmailStatus.RENDERED) & (Email.send_tries == 0)),
-        )
+        rows = session.scalars(
+            select(Email).where(
+                Email.id.in_(email_ids),
+                # A rendered email with tries behind it has its own retry chain: not ours.
+                (Email.status == EmailStatus.QUEUED)
+                | ((Email.status == EmailStatus.RENDERED) & (Email.send_tries == 0)),
+            )
+        ).all()
         for email in rows:
             try:
                 if email.status == EmailStatus.QUEUED and not _render(
                     session, loader, email, events
                 ):
                     continue
-                if email.attachment_manifest is None and not _check_attachments(email, events):
+                if email.attachment_manifest is None and not _check_attachments(
+                    session, email, events
+                ):
                     continue
+            except DBAPIError:
+                raise  # the transaction is gone: the whole chunk retries, or the sweeper steps in
             except Exception:  # noqa: BLE001 - one bad email must not stall the other 99
                 log.exception("email %s left the batch for its own chain", email.id)
                 prepared.leftovers.append(email.id)
                 continue
-            try:
-                message = build_outbound(email, rt.storage)
-            except Exception:  # noqa: BLE001 - e.g. storage down: the email's own chain retries
-                log.exception("email %s left the batch for its own chain", email.id)
-                prepared.leftovers.append(email.id)
-                continue
-            prepared.ready.append((_claim(email, now, events), message))
-        session.flush()
+            prepared.ready.append(email.id)
         events.flush()
     return prepared
 
 
-def _claim(email: Email, now: datetime, events: _Events) -> email_store.Claim:
-    """rendered -> sending under a new token, as `email_store.claim_for_send` does."""
+def claim_group(
+    session: Session, email_ids: Sequence[uuid.UUID]
+) -> list[tuple[email_store.Claim, Email]]:
+    """rendered -> sending for each email of a group, just before it is sent.
+
+    One conditional UPDATE claims them all (as `email_store.claim_for_send` claims one): an
+    email a chain took meanwhile is not claimed. The claims' lease starts now, so a batch needs
+    the lease to cover one group's sends, not the whole chunk's.
+    """
+    now = utcnow()
     token = uuid.uuid4()
-    email.status = EmailStatus.SENDING
-    email.claim_token = token
-    email.claimed_at = now
-    email.enqueued_at = now
-    email.send_tries = email.send_tries + 1
-    email.updated_at = now
-    events.add(email.id, EventType.SENDING, detail={"try": email.send_tries})
-    events.moved(email.id, EmailStatus.SENDING)
-    return email_store.Claim(email.id, token, email.send_tries, reclaimed=False)
+    claimed = session.execute(
+        update(Email)
+        .where(
+            Email.id.in_(email_ids),
+            Email.status == EmailStatus.RENDERED,
+            Email.send_tries == 0,
+            Email.attachment_manifest.is_not(None),
+        )
+        .values(
+            status=EmailStatus.SENDING,
+            claim_token=token,
+            claimed_at=now,
+            enqueued_at=now,
+            send_tries=Email.send_tries + 1,
+            updated_at=now,
+        )
+        .returning(Email.id, Email.send_tries)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        return []
+    events = _Events(session)
+    claims = {}
+    for email_id, tries in claimed:
+        claims[email_id] = email_store.Claim(email_id, token, tries, reclaimed=False)
+        events.add(email_id, EventType.SENDING, detail={"try": tries})
+        events.moved(email_id, EmailStatus.SENDING)
+    events.flush()
+    emails = session.scalars(
+        select(Email).where(Email.id.in_(list(claims))).options(selectinload(Email.tag_rows))
+    ).all()
+    return [(claims[email.id], email) for email in emails]
 
 
 def _render(session: Session, loader: TemplateLoader, email: Email, events: _Events) -> bool:
-    """queued -> rendered in memory; False when the email failed instead."""
+    """queued -> rendered; False when the email failed, or moved on without us."""
     try:
-        content = Rendered(subject=email.subject, html=email.html, text=email.text)
-        if email.html is None and email.template_id is not None:
-            spec = loader.spec(str(email.template_id))
-            if spec is None:
-                raise RenderError(f"Template `{email.template_id}` not found")
-            content = render_template(
-                spec, email.variables or {}, lang=email.lang, lookup=loader.spec
-            )
-        final = finalize(
-            content,
-            brand=load_brand(session, email.brand_id) if email.brand_styles else None,
-            brand_styles=email.brand_styles,
-            custom_style=email.custom_style,
-            signature=(email.signature_html, email.signature_text),
-        )
+        final = final_content(session, email, loader)
     except RenderError as err:
-        _fail(email, err.message, events)
+        _fail(session, email, err.message, events)
         return False
-    email.subject, email.html, email.text = final.subject, final.html, final.text
-    email.status = EmailStatus.RENDERED
+    values: dict[str, Any] = {
+        "subject": final.subject,
+        "html": final.html,
+        "text": final.text,
+        "status": EmailStatus.RENDERED,
+    }
+    # Nothing to attach: the manifest is known now, as in render_step.
+    nothing_attached = not email.attachment_keys and email.attachment_manifest is None
+    if nothing_attached:
+        values["attachment_manifest"] = []
+    if not email_store.transition(session, email.id, expected=[EmailStatus.QUEUED], values=values):
+        return False
     events.add(email.id, EventType.RENDERED)
-    events.moved(email.id, EmailStatus.RENDERED)
+    if nothing_attached:
+        events.add(email.id, EventType.ATTACHMENTS_READY, detail={"count": 0, "bytes": 0})
+    email.status = EmailStatus.RENDERED
+    email.attachment_manifest = values.get("attachment_manifest", email.attachment_manifest)
     return True
 
 
-def _check_attachments(email: Email, events: _Events) -> bool:
+def _check_attachments(session: Session, email: Email, events: _Events) -> bool:
     """The attachment manifest, as fetch_attachments builds it; False when refused."""
     rt = runtime.get()
     try:
@@ -201,22 +216,33 @@ def _check_attachments(email: Email, events: _Events) -> bool:
             attachment_policy(rt.settings),
         )
     except AttachmentsRefused as err:
-        _fail(email, str(err), events)
+        _fail(session, email, str(err), events)
         return False
-    email.attachment_manifest = manifest
+    if not email_store.transition(
+        session,
+        email.id,
+        expected=[EmailStatus.RENDERED],
+        values={"attachment_manifest": manifest},
+        extra_where=[Email.attachment_manifest.is_(None)],
+    ):
+        return False
     detail = {"count": len(manifest), "bytes": sum(m["size"] for m in manifest)}
     events.add(email.id, EventType.ATTACHMENTS_READY, detail=detail)
     return True
 
 
-def _fail(email: Email, reason: str, events: _Events) -> None:
-    email.status = EmailStatus.FAILED
-    email.last_error = reason
-    email.claim_token = None
-    email.recorded_status = EmailStatus.FAILED.value
-    events.add(email.id, EventType.FAILED, detail=reason)
-    events.add(email.id, EventType.RECORDED, detail={"status": "failed", "tries": email.send_tries})
-    events.moved(email.id, EmailStatus.FAILED)
+def _fail(session: Session, email: Email, reason: str, events: _Events) -> None:
+    """Fail the email and write its outcome record, as record_status would."""
+    if email_store.fail(session, email.id, reason):
+        email_store.transition(
+            session,
+            email.id,
+            expected=[EmailStatus.FAILED],
+            values={"recorded_status": EmailStatus.FAILED.value},
+        )
+        events.add(
+            email.id, EventType.RECORDED, detail={"status": "failed", "tries": email.send_tries}
+        )
 
 
 def record(
@@ -241,6 +267,8 @@ def record(
             "duration_ms": round(a.duration_seconds * 1000, 3),
         }
         for claim, outcome in outcomes
+        # record_outcome writes the attempts of the others itself
+        if outcome.verdict == "sent" and outcome.result
         for a in outcome.attempts
     ]
     if attempts:

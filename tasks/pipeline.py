@@ -107,16 +107,7 @@ def render_step(eid: uuid.UUID) -> None:
             return
         started = time.perf_counter()
         try:
-            content = Rendered(subject=email.subject, html=email.html, text=email.text)
-            if email.html is None and email.template_id is not None:
-                content = _render_stored_template(session, email)
-            final = finalize(
-                content,
-                brand=load_brand(session, email.brand_id) if email.brand_styles else None,
-                brand_styles=email.brand_styles,
-                custom_style=email.custom_style,
-                signature=(email.signature_html, email.signature_text),
-            )
+            final = final_content(session, email, TemplateLoader(session))
         except RenderError as err:
             email_store.fail(session, eid, err.message)
             return
@@ -139,13 +130,22 @@ def render_step(eid: uuid.UUID) -> None:
                 )
 
 
-def _render_stored_template(session: Session, email: Email) -> Rendered:
-    """Render a template email whose content the API did not render (a batch's)."""
-    loader = TemplateLoader(session)
-    spec = loader.spec(str(email.template_id))
-    if spec is None:
-        raise RenderError(f"Template `{email.template_id}` not found")
-    return render_template(spec, email.variables or {}, lang=email.lang, lookup=loader.spec)
+def final_content(session: Session, email: Email, loader: TemplateLoader) -> Rendered:
+    """The email's content as it will be sent: rendered (a batch's template emails arrive
+    unrendered), wrapped in its brand, styles inlined, signed, with its text part."""
+    content = Rendered(subject=email.subject, html=email.html, text=email.text)
+    if email.html is None and email.template_id is not None:
+        spec = loader.spec(str(email.template_id))
+        if spec is None:
+            raise RenderError(f"Template `{email.template_id}` not found")
+        content = render_template(spec, email.variables or {}, lang=email.lang, lookup=loader.spec)
+    return finalize(
+        content,
+        brand=load_brand(session, email.brand_id) if email.brand_styles else None,
+        brand_styles=email.brand_styles,
+        custom_style=email.custom_style,
+        signature=(email.signature_html, email.signature_text),
+    )
 
 
 @_task("mailroom.fetch_attachments")

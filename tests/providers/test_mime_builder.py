@@ -234,3 +234,23 @@ def test_the_direct_writer_leaves_attachments_to_the_email_package(
 def test_the_direct_writer_refuses_what_the_builder_refuses(make_message: MessageFactory) -> None:
     with pytest.raises(ValueError, match="line break"):
         message_bytes(make_message(subject="Hi\r\nBcc: x@example.com", attachments=()))
+
+
+@pytest.mark.parametrize("subject", ["a" * 200, "a" * 990, "word " * 3 + "b" * 300])
+def test_the_direct_writer_never_writes_a_line_over_78_for_long_words(
+    make_message: MessageFactory, subject: str
+) -> None:
+    raw = message_bytes(make_message(subject=subject, attachments=()))
+    header = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in header.split(b"\r\n")) <= 78
+    assert str(parse(raw)["Subject"]) == subject
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_every_line_separator_is_refused_in_headers(
+    make_message: MessageFactory, separator: str
+) -> None:
+    with pytest.raises(ValueError, match="line break"):
+        message_bytes(make_message(subject=f"Hi{separator}there", attachments=()))
+    with pytest.raises(ValueError, match="line break"):
+        message_bytes(make_message(headers=(("X-Note", f"a{separator}b"),), attachments=()))
