@@ -26,6 +26,7 @@ from api import (
 )
 from api.db import init_db
 from api.errors import register_error_handlers
+from api.json_provider import init_unicode_check
 from api.limits import init_limits
 from api.openapi import complete_spec
 from api.schemas import ErrorSchema
@@ -91,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app)
     observability.init_request_ids(app)
+    init_unicode_check(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(observability.bp)
     app.register_blueprint(docs.bp)

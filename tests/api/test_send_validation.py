@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -152,3 +153,36 @@ def test_unknown_route_and_method_answer_in_the_envelope(client: FlaskClient) ->
     wrong = client.get("/send")
     assert wrong.status_code == 405
     assert wrong.get_json()["message"] == "method not allowed"
+
+
+LONE_SURROGATES = [
+    '{"subject": "\\ud800"}',
+    '{"variables": {"X": {"format": "html", "content": "<b>\\udfff</b>"}}}',
+    '{"variables": {"\\ud83d": "x"}}',
+    '{"to": ["ann@example.com", "\\udc00@example.com"]}',
+]
+
+
+@pytest.mark.parametrize("override", LONE_SURROGATES)
+def test_a_lone_surrogate_is_a_400_not_a_500(
+    client: FlaskClient, keys: Keys, db_session: Session, override: str
+) -> None:
+    # Spelled as JSON escapes, as a client's JSON encoder writes them.
+    body = json.dumps(VALID)[:-1] + ", " + override[1:]
+    response = client.post(
+        "/send",
+        data=body,
+        headers={**keys.header("send"), "Content-Type": "application/json"},
+    )
+    assert_refused(
+        response,
+        "request body: a string holds a lone UTF-16 surrogate, which is not valid Unicode",
+        db_session,
+    )
+
+
+def test_a_surrogate_pair_is_just_a_character(
+    client: FlaskClient, keys: Keys, db_session: Session
+) -> None:
+    response = post(client, keys, {**VALID, "subject": "Hello \U0001f600"})
+    assert response.status_code == 200, response.get_json()

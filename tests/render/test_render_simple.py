@@ -38,6 +38,7 @@ CASES = settings(
     max_examples=750,
     deadline=None,
     database=None,  # nothing written into the working tree
+    derandomize=True,  # the same cases on every run, so CI cannot fail by luck
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -58,7 +59,11 @@ LITERAL = st.text(alphabet=st.sampled_from(TEXT_CHARS) | st.characters(blacklist
 OPENERS = ["{{", "{{ ", "{{- ", "{{  ", "{{-"]
 CLOSERS = ["}}", " }}", " -}}", "  }}", "-}}"]
 
-HTML_TEXT = st.text(alphabet=st.sampled_from("<>&\"';#ab \n\u00e9") | st.characters(), max_size=12)
+# No lone surrogates: they cannot be encoded, and the API never lets one in (tests/api).
+HTML_TEXT = st.text(
+    alphabet=st.sampled_from("<>&\"';#ab \n\u00e9") | st.characters(blacklist_categories=["Cs"]),
+    max_size=12,
+)
 
 
 class IntLike(int):
