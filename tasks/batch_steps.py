@@ -36,7 +36,7 @@ from providers.failover import FailoverOutcome
 from render import RenderError
 from tasks import callbacks, email_store, runtime
 from tasks.attachments import AttachmentsRefused, build_manifest
-from tasks.pipeline import final_content, record_outcome
+from tasks.pipeline import final_content, record_outcome, rendered_values
 
 log = logging.getLogger(__name__)
 # Sends recorded per transaction: bounds what a worker killed mid-batch may send twice (its
@@ -185,20 +185,11 @@ def _render(session: Session, loader: TemplateLoader, email: Email, events: _Eve
     except RenderError as err:
         _fail(session, email, err.message, events)
         return False
-    values: dict[str, Any] = {
-        "subject": final.subject,
-        "html": final.html,
-        "text": final.text,
-        "status": EmailStatus.RENDERED,
-    }
-    # Nothing to attach: the manifest is known now, as in render_step.
-    nothing_attached = not email.attachment_keys and email.attachment_manifest is None
-    if nothing_attached:
-        values["attachment_manifest"] = []
+    values = rendered_values(email, final)
     if not email_store.transition(session, email.id, expected=[EmailStatus.QUEUED], values=values):
         return False
     events.add(email.id, EventType.RENDERED)
-    if nothing_attached:
+    if "attachment_manifest" in values:
         events.add(email.id, EventType.ATTACHMENTS_READY, detail={"count": 0, "bytes": 0})
     email.status = EmailStatus.RENDERED
     email.attachment_manifest = values.get("attachment_manifest", email.attachment_manifest)

@@ -112,22 +112,27 @@ def render_step(eid: uuid.UUID) -> None:
             email_store.fail(session, eid, err.message)
             return
         metrics.RENDER_SECONDS.labels("worker").observe(time.perf_counter() - started)
-        values: dict[str, Any] = {
-            "subject": final.subject,
-            "html": final.html,
-            "text": final.text,
-            "status": EmailStatus.RENDERED,
-        }
-        # Nothing to attach: fetch_attachments's work is known now, so it costs no transaction.
-        nothing_attached = not email.attachment_keys and email.attachment_manifest is None
-        if nothing_attached:
-            values["attachment_manifest"] = []
+        values = rendered_values(email, final)
         if email_store.transition(session, eid, expected=[EmailStatus.QUEUED], values=values):
             email_store.add_event(session, eid, EventType.RENDERED)
-            if nothing_attached:
+            if "attachment_manifest" in values:
                 email_store.add_event(
                     session, eid, EventType.ATTACHMENTS_READY, detail={"count": 0, "bytes": 0}
                 )
+
+
+def rendered_values(email: Email, final: Rendered) -> dict[str, Any]:
+    """What queued -> rendered writes. With nothing to attach the (empty) attachment manifest
+    is known now, so fetch_attachments costs no transaction: the values then include it."""
+    values: dict[str, Any] = {
+        "subject": final.subject,
+        "html": final.html,
+        "text": final.text,
+        "status": EmailStatus.RENDERED,
+    }
+    if not email.attachment_keys and email.attachment_manifest is None:
+        values["attachment_manifest"] = []
+    return values
 
 
 def final_content(session: Session, email: Email, loader: TemplateLoader) -> Rendered:

@@ -9,11 +9,12 @@ from types import SimpleNamespace
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Email, EmailEvent, EmailStatus, SendAttempt
+from models import Email, EmailStatus, SendAttempt
 from providers.base import SendResult
 from providers.failover import Attempt, FailoverOutcome
 from tasks import batch_steps, email_store
 from tests.tasks.test_email_store import LEASE, make_email
+from tests.tasks.test_email_store import events as event_types
 
 SETTINGS = SimpleNamespace(
     send_max_retries=3, retry_backoff_seconds=1.0, retry_backoff_max_seconds=10.0
@@ -42,15 +43,6 @@ def refused() -> FailoverOutcome:
     at = datetime.now(UTC)
     attempt = Attempt("smtp", "failed", "451 later", "transient", at, 0.01)
     return FailoverOutcome(None, (attempt,), "exhausted", None, "no provider accepted")
-
-
-def event_types(sessions: sessionmaker[Session], eid: uuid.UUID) -> list[str]:
-    with sessions() as session:
-        return list(
-            session.scalars(
-                select(EmailEvent.type).where(EmailEvent.email_id == eid).order_by(EmailEvent.id)
-            )
-        )
 
 
 def test_a_group_is_claimed_once(sessions: sessionmaker[Session]) -> None:
