@@ -26,10 +26,10 @@ from api import (
 )
 from api.db import init_db
 from api.errors import register_error_handlers
-from api.json_provider import init_unicode_check
 from api.limits import init_limits
 from api.openapi import complete_spec
 from api.schemas import ErrorSchema
+from api.unicode_check import init_unicode_check
 from mailroom.attachments import attachment_policy
 from mailroom.config import get_settings
 from storage import build_storage

@@ -1,11 +1,12 @@
 """Bulk sends: many emails per task message instead of a four-task chain per email.
 
 A chain costs four broker round-trips and about five commits per email; a batch of a hundred
-costs one message, one transaction to render and claim them all, and one per RECORD_EVERY
-sends to record them (tasks/batch_steps.py). Every email is claimed before a provider is
-called, so a redelivered batch, or a sweeper re-publishing one of its emails as a chain, sends
-nothing twice. An email that cannot finish in the batch (no provider took it, or an unexpected
-error) continues as its own chain with retries and the poison-message budget.
+costs one message, one transaction to render them all, then per group of RECORD_EVERY one
+transaction to claim the group and one to record its sends (tasks/batch_steps.py). Every
+email is claimed just before a provider is called, so a redelivered batch, or a sweeper
+re-publishing one of its emails as a chain, sends nothing twice. An email that cannot finish
+in the batch (no provider took it, or an unexpected error) continues as its own chain with
+retries and the poison-message budget.
 """
 
 from __future__ import annotations
