@@ -25,7 +25,7 @@ from models import utcnow
 from providers.failover import FailoverOutcome
 from tasks import batch_steps, email_store, runtime
 from tasks.app import celery_app
-from tasks.message import build_outbound
+from tasks.message import with_attachments
 from tasks.pipeline import (
     PublishError,
     enqueue,
@@ -53,9 +53,10 @@ def send_batch(self: Task, email_ids: list[str]) -> None:
         outcomes: list[tuple[email_store.Claim, FailoverOutcome]] = []
         unsent: list[email_store.Claim] = []
         try:
-            for claim, email in claimed:
+            for claim in claimed:
                 try:
-                    message = build_outbound(email, rt.storage)
+                    ready = prepared.ready[claim.email_id]
+                    message = with_attachments(ready.message, ready.manifest, rt.storage)
                     outcomes.append((claim, rt.sender.send(message)))
                 except Exception:  # noqa: BLE001 - not a provider's answer: the email's own chain
                     log.exception("email %s left the batch for its own chain", claim.email_id)
@@ -64,7 +65,7 @@ def send_batch(self: Task, email_ids: list[str]) -> None:
             # Whatever happens, what the providers accepted is recorded first: an acceptance
             # left unrecorded would be sent again once its lease ran out.
             done = {c.email_id for c, _ in outcomes} | {c.email_id for c in unsent}
-            unsent.extend(c for c, _ in claimed if c.email_id not in done)
+            unsent.extend(c for c in claimed if c.email_id not in done)
             recorded = with_db_retries(
                 partial(batch_steps.record, outcomes=outcomes, settings=rt.settings)
             )

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Email, EmailStatus, SendAttempt
+from mailroom.config import get_settings
+from models import Email, EmailEvent, EmailStatus, SendAttempt
 from providers.base import SendResult
 from providers.failover import Attempt, FailoverOutcome
-from tasks import batch_steps, email_store
+from tasks import batch_steps, email_store, runtime
+from tasks.message import build_outbound, with_attachments
 from tests.tasks.test_email_store import LEASE, make_email
 from tests.tasks.test_email_store import events as event_types
 
@@ -51,7 +57,7 @@ def test_a_group_is_claimed_once(sessions: sessionmaker[Session]) -> None:
         first = batch_steps.claim_group(session, ids)
     with sessions() as session, session.begin():
         again = batch_steps.claim_group(session, ids)
-    assert sorted(c.email_id for c, _ in first) == sorted(ids)
+    assert sorted(c.email_id for c in first) == sorted(ids)
     assert again == []
     with sessions() as session:
         rows = session.scalars(select(Email).where(Email.id.in_(ids))).all()
@@ -69,7 +75,7 @@ def test_an_email_a_chain_claimed_meanwhile_is_left_to_it(
     assert chain_claim is not None
     with sessions() as session, session.begin():
         claimed = batch_steps.claim_group(session, ids)
-    assert [c.email_id for c, _ in claimed] == [ids[1]]
+    assert [c.email_id for c in claimed] == [ids[1]]
 
 
 def test_record_writes_sent_and_recorded_under_the_claim(
@@ -77,7 +83,7 @@ def test_record_writes_sent_and_recorded_under_the_claim(
 ) -> None:
     ids = rendered(sessions, 3)
     with sessions() as session, session.begin():
-        claims = [c for c, _ in batch_steps.claim_group(session, ids)]
+        claims = batch_steps.claim_group(session, ids)
     by_id = {c.email_id: c for c in claims}
     outcomes = [(by_id[ids[0]], accepted()), (by_id[ids[1]], refused())]
     # The third's lease ran out and another worker took it over before this acceptance.
@@ -100,6 +106,19 @@ def test_record_writes_sent_and_recorded_under_the_claim(
         attempts = session.scalars(select(SendAttempt.email_id)).all()
     assert status[ids[0]] == EmailStatus.SENT and recorded[ids[0]] == "sent"
     assert event_types(sessions, ids[0]) == ["sending", "sent", "recipient_rejected", "recorded"]
+    first = outcomes[0][1].result
+    assert first is not None
+    with sessions() as session:
+        written = session.scalars(
+            select(EmailEvent).where(EmailEvent.email_id == ids[0]).order_by(EmailEvent.id)
+        ).all()
+    assert [(e.provider, e.recipient, e.detail) for e in written] == [
+        (None, None, {"try": 1}),
+        ("smtp", None, {"providerMessageId": first.message_id}),
+        ("smtp", "gone@example.com", "550 no"),
+        ("smtp", None, {"status": "sent", "tries": 1}),
+    ]
+    assert all(e.at.tzinfo is not None for e in written)
     # Refused by every provider: the claim is given back and a retry is due.
     assert status[ids[1]] == EmailStatus.RENDERED
     assert [eid for eid, _ in result.retries] == [ids[1]]
@@ -115,3 +134,118 @@ def test_a_claim_is_not_taken_from_an_email_with_tries(sessions: sessionmaker[Se
         session.execute(update(Email).where(Email.id == eid).values(send_tries=1))
     with sessions() as session, session.begin():
         assert batch_steps.claim_group(session, [eid]) == []
+
+
+# -- prepare: queued -> rendered, attachments described, for a whole chunk -------------------
+
+
+@pytest.fixture
+def worker_runtime(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The worker's runtime on the test database, with a local storage root (returned)."""
+    engine = sessions.kw["bind"]
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("STORAGE_BACKEND", "local")
+    monkeypatch.setenv("STORAGE_LOCAL_ROOT", str(tmp_path / "storage"))
+    monkeypatch.setenv("EMAIL_PROVIDERS", "outbox")
+    get_settings.cache_clear()
+    runtime.reset()
+    yield tmp_path / "storage"
+    runtime.get().engine.dispose()  # close its connections here, not in a later test's GC
+    runtime.reset()
+    get_settings.cache_clear()
+
+
+def queued(sessions: sessionmaker[Session], **values: object) -> uuid.UUID:
+    return make_email(
+        sessions,
+        **{"status": EmailStatus.QUEUED, "html": "<p>Hi {{ NAME }}</p>", "text": None, **values},
+    )
+
+
+def test_prepare_renders_a_chunk_and_describes_its_attachments(
+    sessions: sessionmaker[Session], worker_runtime: Path
+) -> None:
+    runtime.get().storage.write("files/a.txt", b"hello", "text/plain")
+    plain = [queued(sessions) for _ in range(3)]
+    with_file = queued(sessions, attachment_keys=["files/a.txt"])
+
+    prepared = batch_steps.prepare([*plain, with_file])
+
+    assert sorted(prepared.ready) == sorted([*plain, with_file])
+    assert prepared.leftovers == []
+    storage = runtime.get().storage
+    with sessions() as session:
+        rows = {r.id: r for r in session.scalars(select(Email)).all()}
+        # What the batch will send is exactly what it stored.
+        for eid, ready in prepared.ready.items():
+            stored = build_outbound(rows[eid], storage)
+            assert with_attachments(ready.message, ready.manifest, storage) == stored
+    for eid in [*plain, with_file]:
+        assert rows[eid].status == EmailStatus.RENDERED
+        assert rows[eid].text  # the text part was made from the HTML
+        assert event_types(sessions, eid) == ["rendered", "attachments_ready"]
+    assert rows[plain[0]].attachment_manifest == []
+    manifest = rows[with_file].attachment_manifest
+    assert manifest is not None and [m["size"] for m in manifest] == [5]
+
+
+def test_prepare_leaves_alone_what_is_not_its_own(
+    sessions: sessionmaker[Session], worker_runtime: Path
+) -> None:
+    mine = queued(sessions)
+    retrying = make_email(
+        sessions, status=EmailStatus.RENDERED, attachment_manifest=[], send_tries=1
+    )
+    done = make_email(sessions, status=EmailStatus.SENT, attachment_manifest=[])
+    # Rendered and described by a chain, not yet claimed: only the send is left to do.
+    ready = make_email(sessions, status=EmailStatus.RENDERED, attachment_manifest=[])
+
+    prepared = batch_steps.prepare([mine, retrying, done, ready])
+
+    assert sorted(prepared.ready) == sorted([mine, ready])
+    assert event_types(sessions, retrying) == []
+    assert event_types(sessions, done) == []
+    assert event_types(sessions, ready) == []
+
+
+def test_prepare_fails_an_email_whose_attachment_is_missing(
+    sessions: sessionmaker[Session], worker_runtime: Path
+) -> None:
+    good = queued(sessions)
+    missing = queued(sessions, attachment_keys=["files/nowhere.pdf"])
+
+    prepared = batch_steps.prepare([good, missing])
+
+    assert list(prepared.ready) == [good]
+    with sessions() as session:
+        row = session.get(Email, missing)
+        assert row is not None
+        assert row.status == EmailStatus.FAILED and row.recorded_status == "failed"
+        assert "files/nowhere.pdf" in (row.last_error or "")
+
+
+@pytest.mark.postgres
+def test_prepare_waits_for_a_locked_row_and_keeps_what_its_holder_wrote(
+    sessions: sessionmaker[Session], worker_runtime: Path
+) -> None:
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite moves each row with its own CAS")
+    ids = [queued(sessions) for _ in range(3)]
+    results: list[batch_steps.Prepared] = []
+    with sessions() as holder, holder.begin():
+        # Another writer (a chain, or an operator) holds one row and fails it meanwhile.
+        assert email_store.fail(holder, ids[1], "stopped by an operator")
+        worker = threading.Thread(target=lambda: results.append(batch_steps.prepare(ids)))
+        worker.start()
+        worker.join(timeout=1)
+        assert worker.is_alive(), "prepare must wait for the row lock, not overwrite it"
+    worker.join(timeout=30)
+
+    assert sorted(results[0].ready) == sorted([ids[0], ids[2]])
+    with sessions() as session:
+        row = session.get(Email, ids[1])
+        assert row is not None and row.status == EmailStatus.FAILED
+        assert row.html == "<p>Hi {{ NAME }}</p>"
+    assert event_types(sessions, ids[1]) == ["failed"]

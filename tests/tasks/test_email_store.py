@@ -15,19 +15,19 @@ LEASE = timedelta(minutes=5)
 
 
 def make_email(sessions: sessionmaker[Session], **values: object) -> uuid.UUID:
-    email = Email(
-        from_addr="a@example.com",
-        to_addrs=["b@example.com"],
-        cc_addrs=[],
-        bcc_addrs=[],
-        subject="s",
-        html="<p>x</p>",
-        variables={},
-        attachment_keys=[],
-        headers={},
-        message_id="<x@example.com>",
-        **values,
-    )
+    defaults: dict[str, object] = {
+        "from_addr": "a@example.com",
+        "to_addrs": ["b@example.com"],
+        "cc_addrs": [],
+        "bcc_addrs": [],
+        "subject": "s",
+        "html": "<p>x</p>",
+        "variables": {},
+        "attachment_keys": [],
+        "headers": {},
+        "message_id": "<x@example.com>",
+    }
+    email = Email(**{**defaults, **values})
     with sessions() as session:
         session.add(email)
         session.commit()
