@@ -172,7 +172,7 @@ def prepare(email_ids: Sequence[uuid.UUID]) -> Prepared:
             if not values:
                 pass  # already rendered and described (a chain did it): only the send is left
             elif locked:
-                changes.append({"id": email.id, "updated_at": utcnow(), **values})
+                changes.append({"b_id": email.id, "updated_at": utcnow(), **values})
             elif not _compare_and_set(session, email, values):
                 continue
             events.add_all(email.id, _prepared_events(values))
@@ -182,10 +182,20 @@ def prepare(email_ids: Sequence[uuid.UUID]) -> Prepared:
             content = {k: values[k] for k in ("subject", "html", "text") if k in values}
             manifest = values.get("attachment_manifest", email.attachment_manifest)
             prepared.ready[email.id] = Ready(draft(email, **content), manifest or [])
-        if changes:
-            session.execute(update(Email), changes)
+        _write_rows(session, changes)
         events.flush()
     return prepared
+
+
+def _write_rows(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    """Each {b_id, column: value...} written to its row: one Core executemany per set of
+    columns (the ORM's bulk update by primary key adds per-row bookkeeping)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_columns.setdefault(tuple(sorted(change)), []).append(change)
+    statement = update(_EMAILS).where(_EMAILS.c.id == bindparam("b_id"))
+    for rows in by_columns.values():
+        session.execute(statement, rows)
 
 
 def _prepared_values(
