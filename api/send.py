@@ -99,6 +99,8 @@ class SendDataSchema(BaseSchema):
 
 
 SEND_RESPONSE_SCHEMA = envelope("SendResponse", SendDataSchema)
+# Built once: a schema instance costs more to make than to dump one answer with.
+_SEND_RESPONSE = SEND_RESPONSE_SCHEMA()
 
 
 @bp.route("/send")
@@ -156,7 +158,7 @@ def send_email(request: dict[str, Any], idem: idempotency.Idempotency | None = N
 
     def remember(email: Email) -> None:
         if idem is not None:
-            dumped = SEND_RESPONSE_SCHEMA().dump(_answer(email))
+            dumped = _SEND_RESPONSE.dump(_answer(email))
             idempotency.remember(session, idem, dumped, email.id)
 
     try:
@@ -168,7 +170,7 @@ def send_email(request: dict[str, Any], idem: idempotency.Idempotency | None = N
         if previous is None:
             raise
         return Sent(previous, replayed=True)
-    return Sent(SEND_RESPONSE_SCHEMA().dump(_answer(email)))
+    return Sent(_SEND_RESPONSE.dump(_answer(email)))
 
 
 def _answer(email: Email) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -36,3 +36,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit, so views can answer from them."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def table_of(model: Any) -> Table:
+    """A mapped class's table, typed for Core statements (which skip the ORM's bookkeeping)."""
+    table: Table = model.__table__
+    return table

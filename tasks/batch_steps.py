@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,6 +32,7 @@ from mailroom import metrics
 from mailroom.attachments import attachment_policy
 from mailroom.specs import TemplateLoader
 from models import Email, EmailEvent, EmailStatus, EventType, SendAttempt, utcnow
+from models.db import table_of
 from providers.base import OutboundEmail
 from providers.failover import FailoverOutcome
 from render import RenderError
@@ -44,10 +45,10 @@ log = logging.getLogger(__name__)
 # Sends recorded per transaction: bounds what a worker killed mid-batch may send twice (its
 # claims expire and are sent again) while keeping commits well below one per email.
 RECORD_EVERY = 10
-_EVENTS = cast(Table, EmailEvent.__table__)
+_EVENTS = table_of(EmailEvent)
 _EVENT_COLUMNS = ("email_id", "type", "at", "recipient", "provider", "detail")
-_EMAILS = cast(Table, Email.__table__)
-_ATTEMPTS = cast(Table, SendAttempt.__table__)
+_EMAILS = table_of(Email)
+_ATTEMPTS = table_of(SendAttempt)
 
 
 class Ready(NamedTuple):

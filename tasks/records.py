@@ -10,14 +10,22 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Text, cast, insert, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from models import Email, EmailRecipient, EmailStatus, EmailTag, EventType, utcnow
+from models import (
+    Email,
+    EmailRecipient,
+    EmailStatus,
+    EmailTag,
+    EventType,
+    SenderSignature,
+    Suppression,
+    utcnow,
+)
+from models.db import table_of
 from models.email_event import EmailEvent
 from render import Rendered
-from tasks.signatures import signature_for
-from tasks.suppressions import suppressed_among
 
 
 @lru_cache(maxsize=4096)  # parseaddr is slow, and a batch asks about each address four times
@@ -33,22 +41,50 @@ def message_id_for(email_id: uuid.UUID, from_addr: str) -> str:
 
 
 class Lookups:
-    """The suppression list and sender signatures as one batch of emails needs them, read in
-    one query each instead of one per email (which would also flush the session every time)."""
+    """The suppression list and sender signatures as one batch of emails needs them: one query
+    for both, whatever the batch's size (one per email would also flush the session each time,
+    and a single send would pay a round-trip for each)."""
 
     def __init__(self, session: Session, requests: Iterable[dict[str, Any]]) -> None:
         requests = list(requests)
-        self.suppressed = suppressed_among(
-            session,
-            (
-                bare_address(a)
-                for r in requests
-                for k in ("to", "cc", "bcc")
-                for a in r.get(k) or []
-            ),
-        )
+        wanted = {
+            bare_address(a) for r in requests for k in ("to", "cc", "bcc") for a in r.get(k) or []
+        }
         senders = {r["from_addr"] for r in requests if r.get("signature", True)}
-        self.signatures = {sender: signature_for(session, sender) for sender in senders}
+        found = _lookup(session, wanted, {bare_address(s) for s in senders})
+        self.suppressed = {address for kind, address, _, _ in found if kind == "suppressed"}
+        signatures = {address: (html, text) for kind, address, html, text in found if kind == "sig"}
+        self.signatures = {s: signatures.get(bare_address(s), (None, None)) for s in senders}
+
+
+def _lookup(
+    session: Session, recipients: set[str], senders: set[str]
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(kind, address, html, text) rows: `suppressed` for each suppressed recipient, `sig` for
+    each sender with a stored signature."""
+    parts: list[Any] = []
+    if recipients:
+        parts.append(
+            select(
+                literal("suppressed").label("kind"),
+                Suppression.address.label("address"),
+                cast(null(), Text).label("html"),
+                cast(null(), Text).label("text"),
+            ).where(Suppression.address.in_(recipients))
+        )
+    if senders:
+        parts.append(
+            select(
+                literal("sig").label("kind"),
+                SenderSignature.address.label("address"),
+                SenderSignature.html.label("html"),
+                SenderSignature.text.label("text"),
+            ).where(SenderSignature.address.in_(senders))
+        )
+    if not parts:
+        return []
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    return [(row[0], row[1], row[2], row[3]) for row in session.execute(query)]
 
 
 @dataclass
@@ -99,7 +135,8 @@ def create_emails(
         (EmailEvent, [e for b in built for e in b.events]),
     ):
         if rows:
-            session.execute(insert(model), rows)
+            # Core, on the table: the ORM's bulk insert adds bookkeeping nobody reads back.
+            session.execute(insert(table_of(model)), rows)
     return built
 
 
