@@ -17,6 +17,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from bench.sink import ceiling
 from bench.stack import ROOT, Stack, http_json, wait_until
 
 Figures = dict[str, float]
@@ -231,6 +232,23 @@ def bulk_template(stack: Stack) -> str:
     return str(answer["data"]["templateId"])
 
 
+def bulk_message() -> bytes:
+    """One bulk email as the worker writes it (about 6 KB, html and text)."""
+    from providers.base import OutboundEmail
+    from providers.mime import message_bytes
+
+    return message_bytes(
+        OutboundEmail(
+            from_addr="bench@example.com",
+            to=("ceiling@example.com",),
+            subject="News for User 0",
+            message_id="<ceiling@example.com>",
+            html=BULK_HTML.replace("{{ NAME }}", "User 0"),
+            text=BULK_TEXT.replace("{{ NAME }}", "User 0"),
+        )
+    )
+
+
 class RssSampler:
     """Samples the RSS of the worker's pool processes while a scenario runs."""
 
@@ -282,6 +300,8 @@ def bulk(
     """
     baseline = postoffice(count) if postoffice else {}
     stack.reset()
+    sink_ceiling = ceiling(stack.smtp_port, bulk_message())
+    stack.reset()
     stack.restart_worker()
     template = bulk_template(stack)
     started = time.time()
@@ -308,6 +328,7 @@ def bulk(
         "worker_rss_first_mb": sampler.samples[0] if sampler.samples else 0.0,
         "worker_rss_last_mb": sampler.samples[-1] if sampler.samples else 0.0,
     }
+    figures["sink_ceiling_per_s"] = sink_ceiling
     if baseline:
         figures["post_office_per_s"] = baseline["emails_per_s"]
         figures["ratio"] = ours / baseline["emails_per_s"]

@@ -90,6 +90,26 @@ def _stats_server(counter: Counter, port: int) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", port), Stats)
 
 
+def _blast(port: int, message: bytes, count: int) -> None:
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for _ in range(count):
+            client.sendmail("bench@example.com", ["ceiling@example.com"], message)
+
+
+def ceiling(port: int, message: bytes, count: int = 4000, connections: int = 4) -> float:
+    """Messages/s the sink accepts from bare smtplib clients, `connections` reused connections
+    in processes of their own: the most any sender could reach here, for reading the bulk
+    figures against. The caller resets the count afterwards."""
+    from multiprocessing import get_context
+
+    started = time.perf_counter()
+    with get_context("spawn").Pool(connections) as pool:
+        pool.starmap(_blast, [(port, message, count // connections)] * connections)
+    return (count // connections * connections) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smtp-port", type=int, required=True)
