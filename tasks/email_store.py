@@ -27,7 +27,10 @@ from models import (
     can_move,
     utcnow,
 )
+from models.db import table_of
 from tasks import callbacks
+
+_EVENTS = table_of(EmailEvent)
 
 
 def add_event(
@@ -40,17 +43,18 @@ def add_event(
     provider: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Append one event to the email's history (a plain INSERT: the ORM's unit of work would
+    """Append one event to the email's history (a Core INSERT: the ORM's unit of work would
     add a RETURNING round-trip and bookkeeping for an object nobody reads back)."""
     session.execute(
-        insert(EmailEvent).values(
-            email_id=email_id,
-            type=str(type_),
-            detail=detail,
-            recipient=recipient,
-            provider=provider,
-            at=at or utcnow(),
-        )
+        insert(_EVENTS),
+        {
+            "email_id": email_id,
+            "type": str(type_),
+            "detail": detail,
+            "recipient": recipient,
+            "provider": provider,
+            "at": at or utcnow(),
+        },
     )
 
 
