@@ -174,23 +174,36 @@ def _nested_renderer(lookup: TemplateLookup, lang: str | None) -> NestedRenderer
     prepared: dict[str, _NestedTemplate] = {}
 
     def render_nested(name: str, template_id: str, variables: Mapping[str, Any]) -> RichValue:
+        # Looked up first, memoised or not: the lookup may also decide who can use which
+        # template.
         spec = lookup(template_id)
         if spec is None:
             raise RenderError(f"Template `{template_id}` not found")
-        # Looked up first even when the result is memoised: the lookup may also decide who
-        # can use which template.
+        template = prepared.get(template_id)
+        if template is None or template.spec is not spec:
+            template = prepared[template_id] = _NestedTemplate(spec, lang)
+        value = template.render_direct(variables)
+        if value is not None:
+            return value
         key = _memo_key(spec, lang, variables)
         value = None if key is None else NESTED_MEMO.get(key)
         if value is None:
-            template = prepared.get(template_id)
-            if template is None or template.spec is not spec:
-                template = prepared[template_id] = _NestedTemplate(spec, lang)
             value = template.render(variables)
             if key is not None and len(value.__html__()) <= NESTED_MEMO_MAX_CHARS:
                 NESTED_MEMO.put(key, value)
         return value
 
     return render_nested
+
+
+# What render_direct does with a declared variable that is not given (or given as null):
+# leave it out of the context, or leave the value to the general path (a required variable,
+# or a default that needs the checks or a conversion).
+_LEAVE_OUT = object()
+_GENERAL = object()
+
+# (name, the plain default or one of the two above) per declared variable.
+_DirectPlan = tuple[tuple[str, Any], ...]
 
 
 class _NestedTemplate:
@@ -201,34 +214,133 @@ class _NestedTemplate:
     """
 
     __slots__ = (
-        "spec", "lang", "html_source", "text_source", "declared", "refuse", "owner", "html"
+        "spec", "lang", "html_source", "text", "declared", "refuse", "owner", "html", "direct"
     )  # fmt: skip
 
     def __init__(self, spec: TemplateSpec, lang: str | None) -> None:
         self.spec = spec
         self.lang, content = select_content(spec, lang)
         self.html_source = content.html
-        self.text_source = content.text
+        self.text = None if content.text is None else _TextPart(spec, self.lang, content.text)
         self.declared = _declared(spec)
         self.refuse = _nesting_refused(spec.id)
         self.owner = f"Template `{spec.id}`"
         self.html: Compiled | None = None
+        self.direct: _DirectPlan | None = _direct_plan(spec)
 
     def render(self, variables: Mapping[str, Any]) -> RichValue:
-        spec, lang = self.spec, self.lang
-        context = _resolve(spec, self.declared, variables, self.refuse, False)
+        """Render through every check a stored template's variables go through."""
+        context = _resolve(self.spec, self.declared, variables, self.refuse, False)
         source = self.html_source
         if "{" not in source:  # as _render_stored: nothing to compile or render
             html = source
         else:
             if self.html is None:
-                self.html = _compiled(spec, lang, "html", source)
+                self.html = _compiled(self.spec, self.lang, "html", source)
             html = render_compiled(self.html, context, self.owner, "html")
-        text_source = self.text_source
-        if text_source is None:
-            return RichValue(html)  # its text, if a plain part wants it, comes from the HTML
-        # Most parents have no text part of their own, so the child's is rendered on demand.
-        return RichValue(html, lambda: _render_stored(spec, lang, "text", text_source, context))
+        return _value(html, self.text, context)
+
+    def render_direct(self, variables: Mapping[str, Any]) -> RichValue | None:
+        """Render a value the memo would not pay for, or return None for ``render``'s path.
+
+        That is a value of plain scalars only (str, int, float; absent ones with a plain
+        default) for an HTML part of literal text and ``{{ NAME }}`` (a SimpleTemplate). Such
+        a render costs half a memo miss (building the key, then storing the value and later
+        evicting it) and a hit saves little of it; order rows are mostly new to the memo.
+        The context is the one ``_resolve`` builds for such values, in the same order, and
+        the output is ``render``'s.
+        """
+        plan = self.direct
+        if plan is None or not variables.keys() <= self.declared:
+            return None  # an undeclared name: the general path says which
+        context: dict[str, ContextValue] = {}
+        for name, default in plan:
+            value: Any = variables.get(name)
+            if type(value) in _PLAIN_SCALARS:
+                context[name] = value
+            elif value is not None or default is _GENERAL:
+                return None
+            elif default is not _LEAVE_OUT:
+                context[name] = default
+        source = self.html_source
+        if "{" not in source:
+            html = source
+        else:
+            compiled = self.html
+            if compiled is None:  # compiled after the checks, as in render
+                compiled = self.html = _compiled(self.spec, self.lang, "html", source)
+            if compiled.simple is None:
+                self.direct = None  # a Jinja render costs more: the memo pays for itself
+                return None
+            html = render_compiled(compiled, context, self.owner, "html")
+        text = self.text  # _value inlined: a call less for each of a hundred rows
+        return RichValue(html) if text is None else _NestedValue(html, text, context)
+
+
+def _direct_plan(spec: TemplateSpec) -> _DirectPlan | None:
+    """Each variable, in declared order, with what stands for it when not given (a plain
+    default, _LEAVE_OUT or _GENERAL); None unless all are text or html (which take scalars
+    as they are)."""
+    plan: list[tuple[str, Any]] = []
+    for variable in spec.variables:
+        if variable.type not in _TAKE_SCALARS:
+            return None
+        default = variable.default
+        if default is None:
+            plan.append((variable.name, _GENERAL if variable.required else _LEAVE_OUT))
+        elif type(default) in _PLAIN_SCALARS and variable.type == "text":
+            plan.append((variable.name, default))  # as _resolve puts it in the context
+        else:
+            plan.append((variable.name, _GENERAL))
+    return tuple(plan)
+
+
+class _TextPart:
+    """A nested template's text part: all a value needs to render it later.
+
+    Memoised values keep it, so it holds no compiled template (those are bounded by their
+    own cache).
+    """
+
+    __slots__ = ("spec", "lang", "source")
+
+    def __init__(self, spec: TemplateSpec, lang: str, source: str) -> None:
+        self.spec = spec
+        self.lang = lang
+        self.source = source
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        return _render_stored(self.spec, self.lang, "text", self.source, context)
+
+
+def _value(html: str, text: _TextPart | None, context: dict[str, ContextValue]) -> RichValue:
+    if text is None:
+        return RichValue(html)  # its text, if a plain part wants it, comes from the HTML
+    return _NestedValue(html, text, context)
+
+
+class _NestedValue(RichValue):
+    """A nested template's value; its text part is rendered only if a plain part prints it
+    (most parents have no text part of their own).
+
+    One object rather than a RichValue and a closure (function, cells) over the text part
+    and the context: cheaper to make for each of a hundred rows, and less for a memoised
+    value to keep.
+    """
+
+    __slots__ = ("_text_part", "_context")
+
+    def __init__(self, html: str, text_part: _TextPart, context: dict[str, ContextValue]) -> None:
+        self._html = html  # what RichValue.__init__ sets, without calling it: one per row
+        self._text = None
+        self._text_part = text_part
+        self._context = context
+
+    def __str__(self) -> str:
+        text = self._text
+        if not isinstance(text, str):
+            text = self._text = self._text_part.render(self._context)
+        return text
 
 
 def _memo_key(

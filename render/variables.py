@@ -125,12 +125,19 @@ def _is_template(value: object) -> bool:
 
 def _array(name: str, items: Sequence[Any], nested: NestedRenderer) -> RichList:
     values: list[Scalar | RichValue] = []
+    append = values.append
     for item in items:
         if type(item) is dict and "templateId" in item and item.keys() <= _TEMPLATE_KEYS:
-            values.append(_nested_template(name, item, nested))  # the usual array, fast
+            # The usual array, with _nested_template's checks inlined for the usual values.
+            template_id = item["templateId"]
+            variables = item.get("variables") or {}
+            if type(template_id) is str and type(variables) is dict:
+                append(nested(name, template_id, variables))
+            else:
+                append(_nested_template(name, item, nested))
             continue
         kind = kind_of(name, item)
         if kind == "array":
             raise RenderError(f"Variable `{name}` holds an array inside an array")
-        values.append(to_context_value(name, item, kind, nested))
+        append(to_context_value(name, item, kind, nested))
     return RichList(values)

@@ -197,10 +197,20 @@ def test_inline_nested_template_needs_a_lookup(
     assert rendered.html == "<ul><li>a cuesta </li><li>b cuesta </li></ul>"
 
 
+@pytest.fixture
+def card(make_template: MakeTemplate) -> TemplateSpec:
+    """As ``item``, but its HTML needs Jinja: too costly to render again, so memoised."""
+    return make_template(
+        "item",
+        html="<li>{{ NAME }}: {{ PRICE|string }}</li>",
+        variables={"NAME": VariableSpec("NAME", "text", required=True), "PRICE": "text"},
+    )
+
+
 def test_repeated_nested_values_are_rendered_once_but_always_looked_up(
-    order: TemplateSpec, item: TemplateSpec, lookup_of: Callable[..., Any]
+    order: TemplateSpec, card: TemplateSpec, lookup_of: Callable[..., Any]
 ) -> None:
-    lookup = lookup_of(item)
+    lookup = lookup_of(card)
     items = [nested("item", NAME="A", PRICE=1)] * 3 + [nested("item", NAME="A", PRICE=True)]
     rendered = render_template(order, {"ITEMS": items}, lang=None, lookup=lookup)
     assert rendered.html == "<ul>" + "<li>A: 1</li>" * 3 + "<li>A: True</li></ul>"
@@ -209,6 +219,20 @@ def test_repeated_nested_values_are_rendered_once_but_always_looked_up(
     # ... but the same id, version, language and variables render once: 1 and True differ.
     nested_memo = cache_info()["nested"]
     assert (nested_memo.hits, nested_memo.misses) == (2, 2)
+
+
+def test_plain_values_of_a_simple_template_are_rendered_each_time(
+    order: TemplateSpec, item: TemplateSpec, lookup_of: Callable[..., Any]
+) -> None:
+    # Literal text and {{ NAME }} with plain values: rendering costs about a memo hit, so
+    # they skip the memo (tests/render/test_render_direct.py checks the output is the same).
+    lookup = lookup_of(item)
+    items = [nested("item", NAME="A", PRICE=1)] * 3 + [nested("item", NAME="A", PRICE=True)]
+    rendered = render_template(order, {"ITEMS": items}, lang=None, lookup=lookup)
+    assert rendered.html == "<ul>" + "<li>A: 1</li>" * 3 + "<li>A: True</li></ul>"
+    assert lookup.asked == ["item"] * 4
+    nested_memo = cache_info()["nested"]
+    assert (nested_memo.hits, nested_memo.misses) == (0, 1)  # only the bool, which is not plain
 
 
 def test_memoised_nested_template_still_refused_by_lookup(
@@ -220,12 +244,16 @@ def test_memoised_nested_template_still_refused_by_lookup(
         render_template(order, value, lang=None, lookup=lookup_of())
 
 
+@pytest.mark.parametrize("memoised", [True, False])
 def test_memo_tells_zero_from_negative_zero(
-    order: TemplateSpec, item: TemplateSpec, lookup_of: Callable[..., Any]
-) -> None:
-    items = [nested("item", NAME="A", PRICE=0.0), nested("item", NAME="A", PRICE=-0.0)]
-    rendered = render_template(order, {"ITEMS": items}, lang=None, lookup=lookup_of(item))
-    assert rendered.html == "<ul><li>A: 0.0</li><li>A: -0.0</li></ul>"
+    order: TemplateSpec, item: TemplateSpec, card: TemplateSpec,
+    lookup_of: Callable[..., Any], memoised: bool,
+) -> None:  # fmt: skip
+    items = [nested("item", NAME="A", PRICE=0.0), nested("item", NAME="A", PRICE=-0.0)] * 2
+    lookup = lookup_of(card if memoised else item)
+    rendered = render_template(order, {"ITEMS": items}, lang=None, lookup=lookup)
+    assert rendered.html == "<ul>" + "<li>A: 0.0</li><li>A: -0.0</li>" * 2 + "</ul>"
+    assert cache_info()["nested"].hits == (2 if memoised else 0)
 
 
 def test_each_value_uses_the_spec_its_lookup_gave(
