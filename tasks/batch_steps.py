@@ -263,14 +263,18 @@ def claim_group(session: Session, email_ids: Sequence[uuid.UUID]) -> list[email_
     """
     now = utcnow()
     token = uuid.uuid4()
+    claimable = (
+        Email.id.in_(email_ids),
+        Email.status == EmailStatus.RENDERED,
+        Email.send_tries == 0,
+        Email.attachment_manifest.is_not(None),
+    )
+    # Locked in id order first, as prepare and _held lock theirs: two deliveries of one batch
+    # then wait for each other instead of deadlocking (an UPDATE locks in scan order).
+    in_order = select(Email.id).where(*claimable).order_by(Email.id).with_for_update()
     claimed = session.execute(
         update(Email)
-        .where(
-            Email.id.in_(email_ids),
-            Email.status == EmailStatus.RENDERED,
-            Email.send_tries == 0,
-            Email.attachment_manifest.is_not(None),
-        )
+        .where(Email.id.in_(in_order.scalar_subquery()), *claimable)
         .values(
             status=EmailStatus.SENDING,
             claim_token=token,
@@ -384,6 +388,7 @@ def _held(session: Session, claims: Sequence[email_store.Claim]) -> set[uuid.UUI
     rows = session.execute(
         select(Email.id, Email.claim_token)
         .where(Email.id.in_(list(tokens)), Email.status == EmailStatus.SENDING)
+        .order_by(Email.id)
         .with_for_update(of=Email)
     )
     return {row.id for row in rows if row.claim_token == tokens[row.id]}
