@@ -174,11 +174,19 @@ def prepare(email_ids: Sequence[uuid.UUID]) -> Prepared:
                 pass  # already rendered and described (a chain did it): only the send is left
             elif locked:
                 changes.append({"b_id": email.id, "updated_at": utcnow(), **values})
-            elif not _compare_and_set(session, email, values):
+                if "status" in values:
+                    events.moved(email.id, values["status"])
+            elif not email_store.transition(
+                session,
+                email.id,
+                expected=[email.status],
+                values=values,
+                extra_where=[Email.attachment_manifest.is_(None)]
+                if email.attachment_manifest is None
+                else [],
+            ):
                 continue
             events.add_all(email.id, _prepared_events(values))
-            if "status" in values:
-                events.moved(email.id, values["status"])
             # What is sent is what was just stored: a rendered email's content never changes.
             content = {k: values[k] for k in ("subject", "html", "text") if k in values}
             manifest = values.get("attachment_manifest", email.attachment_manifest)
@@ -225,21 +233,6 @@ def _prepared_values(
             _fail(session, email, str(err), events)
             return None
     return values
-
-
-def _compare_and_set(session: Session, email: Email, values: dict[str, Any]) -> bool:
-    """Write `values` only while the row is as it was read; the status change is counted and
-    offered to callbacks by the caller (events.moved), not here."""
-    where = [Email.status == email.status]
-    if "attachment_manifest" in values and email.attachment_manifest is None:
-        where.append(Email.attachment_manifest.is_(None))
-    changed = session.execute(
-        update(Email)
-        .where(Email.id == email.id, *where)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _prepared_events(values: dict[str, Any]) -> list[tuple[EventType, Any]]:
