@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+
+# A pooled connection idle longer than this is pinged before use; one used more recently is
+# trusted. Pinging every checkout cost a round-trip per transaction (five per email in the
+# pipeline). What a hot connection risks instead: when the server restarts within this window,
+# the first statement on it fails (a 503 for the API, a retry for a task) and invalidates the
+# pool, as a failed ping would.
+PING_IDLE_SECONDS = 1.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -23,14 +31,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_timeout", 5)
     if url.startswith("postgresql"):
         # Bound every wait on a dead server so callers answer 503 instead of hanging.
         kwargs.setdefault("connect_args", {"connect_timeout": 3})
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine, PING_IDLE_SECONDS)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout only when it sat unused for `idle_seconds`; a dead
+    one is replaced and the whole pool invalidated, as `pool_pre_ping` does on every checkout."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["mailroom.returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # A new connection (or one replaced after an invalidation) has no time: just connected.
+        returned = record.info.get("mailroom.returned_at")
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as err:
+            if dialect.is_disconnect(err, dbapi_conn, None):
+                raise exc.InvalidatePoolError() from err
+            raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 
+from providers.addresses import split_address
 from providers.base import Attachment, OutboundEmail
 
 
@@ -149,7 +150,7 @@ def _addresses(values: Iterable[str]) -> str:
     """Addresses as `formataddr` writes them, display names RFC 2047-encoded when not ASCII."""
     formatted = []
     for value in values:
-        name, addr = parseaddr(value)
+        name, addr = split_address(value)
         formatted.append(formataddr((name, addr), charset="utf-8") if name else addr)
     return ", ".join(formatted)
 
@@ -271,7 +272,7 @@ def _check_ascii_addresses(addresses: Iterable[str]) -> None:
     # Display names may be anything (RFC 2047 encodes them), but a non-ASCII mailbox needs
     # SMTPUTF8 end to end, which this builder and the SMTP provider do not do.
     for address in addresses:
-        if not parseaddr(address)[1].isascii():
+        if not split_address(address)[1].isascii():
             raise ValueError(f"non-ASCII email addresses are not supported: {address!r}")
 
 

@@ -18,12 +18,12 @@ import json
 import os
 import ssl
 import urllib.error
-from email.utils import parseaddr
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
+from providers.addresses import split_address
 from providers.base import OutboundEmail, Provider, SendResult
 from providers.errors import (
     AmbiguousError,
@@ -229,7 +229,7 @@ class SendGridProvider(Provider):
 
 
 def _address(value: str) -> dict[str, str]:
-    name, email = parseaddr(value)
+    name, email = split_address(value)
     entry = {"email": email or value}
     if name:
         entry["name"] = name

@@ -13,8 +13,8 @@ import smtplib
 import ssl as ssl_module
 import threading
 from collections.abc import Sequence
-from email.utils import parseaddr
 
+from providers.addresses import split_address
 from providers.base import OutboundEmail, Provider, SendResult
 from providers.errors import (
     AmbiguousError,
@@ -327,7 +327,7 @@ def _unique(addresses: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     unique = []
     for addr in addresses:
-        key = parseaddr(addr)[1] or addr
+        key = split_address(addr)[1] or addr
         if key not in seen:
             seen.add(key)
             unique.append(addr)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom import metrics
@@ -30,7 +30,12 @@ from models import (
 from models.db import table_of
 from tasks import callbacks
 
+# The pipeline writes through Core on the session's connection: ORM-enabled statements would
+# add their bookkeeping (and an autoflush) to every write of every step, for objects nobody
+# reads back.
+_EMAILS = table_of(Email)
 _EVENTS = table_of(EmailEvent)
+_ATTEMPTS = table_of(SendAttempt)
 
 
 def add_event(
@@ -43,9 +48,8 @@ def add_event(
     provider: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Append one event to the email's history (a Core INSERT: the ORM's unit of work would
-    add a RETURNING round-trip and bookkeeping for an object nobody reads back)."""
-    session.execute(
+    """Append one event to the email's history."""
+    _connection(session).execute(
         insert(_EVENTS),
         {
             "email_id": email_id,
@@ -56,6 +60,14 @@ def add_event(
             "at": at or utcnow(),
         },
     )
+
+
+def _connection(session: Session) -> Connection:
+    """The session's connection, after flushing any pending ORM changes: what an ORM
+    statement's autoflush would do, so a Core write here sees the caller's objects."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
 
 
 def _rowcount(result: Any) -> int:
@@ -76,23 +88,36 @@ def transition(
     A status change is also held to the transition table: `expected` states that may not move
     to the new status are dropped, so no caller can move an email backwards.
     """
+    return _set(session, email_id, expected, values, extra_where) is not None
+
+
+def _set(
+    session: Session,
+    email_id: uuid.UUID,
+    expected: Iterable[EmailStatus],
+    values: dict[str, Any],
+    extra_where: Sequence[Any],
+    returning: Sequence[Any] = (),
+) -> Any:
+    """`transition`'s UPDATE; the row of `returning` (an empty one without), or None when the
+    email was not in an expected state."""
     allowed = list(expected)
     if "status" in values:
         allowed = [s for s in allowed if can_move(s, values["status"])]
         if not allowed:
-            return False
+            return None
     stmt = (
-        update(Email)
-        .where(Email.id == email_id, Email.status.in_(allowed), *extra_where)
+        update(_EMAILS)
+        .where(_EMAILS.c.id == email_id, _EMAILS.c.status.in_(allowed), *extra_where)
         .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
     )
-    changed = _rowcount(session.execute(stmt)) == 1
-    if changed and "status" in values:
+    result = _connection(session).execute(stmt.returning(*returning) if returning else stmt)
+    row = result.one_or_none() if returning else (() if _rowcount(result) == 1 else None)
+    if row is not None and "status" in values:
         metrics.EMAILS.labels(str(values["status"])).inc()
         # Same transaction: the caller's callbacks exist exactly when the change does.
         callbacks.queue_status_change(session, email_id, str(values["status"]))
-    return changed
+    return row
 
 
 def fail(session: Session, email_id: uuid.UUID, reason: str) -> bool:
@@ -123,14 +148,9 @@ def claim_for_send(session: Session, email_id: uuid.UUID, lease: timedelta) -> C
 
     A lease that ran out means a worker died while it held the claim, possibly after a provider
     accepted the message: sending again may duplicate it, and the `reclaimed` event says so.
+    The usual case, a rendered email, is one UPDATE; only when that finds nothing is the row
+    read to see whether an expired claim can be taken over.
     """
-    row = session.execute(
-        select(Email.status, Email.claimed_at, Email.send_tries, Email.attachment_manifest).where(
-            Email.id == email_id
-        )
-    ).one_or_none()
-    if row is None or row.attachment_manifest is None:
-        return None
     now = utcnow()
     token = uuid.uuid4()
     values = {
@@ -140,11 +160,24 @@ def claim_for_send(session: Session, email_id: uuid.UUID, lease: timedelta) -> C
         "enqueued_at": now,
         "send_tries": Email.send_tries + 1,
     }
-    if row.status == EmailStatus.RENDERED:
-        if not transition(session, email_id, expected=[EmailStatus.RENDERED], values=values):
-            return None
-        add_event(session, email_id, EventType.SENDING, detail={"try": row.send_tries + 1})
-        return Claim(email_id, token, row.send_tries + 1, reclaimed=False)
+    fresh = _set(
+        session,
+        email_id,
+        [EmailStatus.RENDERED],
+        values,
+        [Email.attachment_manifest.is_not(None)],
+        returning=[Email.send_tries],
+    )
+    if fresh is not None:
+        add_event(session, email_id, EventType.SENDING, detail={"try": fresh.send_tries})
+        return Claim(email_id, token, fresh.send_tries, reclaimed=False)
+    row = session.execute(
+        select(Email.status, Email.claimed_at, Email.send_tries, Email.attachment_manifest).where(
+            Email.id == email_id
+        )
+    ).one_or_none()
+    if row is None or row.attachment_manifest is None:
+        return None
     if row.status == EmailStatus.SENDING and row.claimed_at and row.claimed_at < now - lease:
         if not transition(
             session,
@@ -193,18 +226,20 @@ def release_claim(
 
 def record_attempts(session: Session, email_id: uuid.UUID, attempts: Iterable[Any]) -> None:
     """Store every provider attempt of one failover walk."""
-    for attempt in attempts:
-        session.add(
-            SendAttempt(
-                email_id=email_id,
-                provider=attempt.provider,
-                outcome=attempt.outcome,
-                error_kind=attempt.kind,
-                error=attempt.error,
-                at=attempt.at,
-                duration_ms=round(attempt.duration_seconds * 1000, 3),
-            )
-        )
+    rows = [
+        {
+            "email_id": email_id,
+            "provider": attempt.provider,
+            "outcome": attempt.outcome,
+            "error_kind": attempt.kind,
+            "error": attempt.error,
+            "at": attempt.at,
+            "duration_ms": round(attempt.duration_seconds * 1000, 3),
+        }
+        for attempt in attempts
+    ]
+    if rows:
+        _connection(session).execute(insert(_ATTEMPTS), rows)
 
 
 def mark_sent(
@@ -247,6 +282,20 @@ def mark_sent(
             provider=provider,
             detail=reason,
         )
+
+
+def mark_recorded(session: Session, email_id: uuid.UUID) -> Any:
+    """Note that the email's final status has been recorded, unless it already was: the row's
+    `status`, `provider` and `send_tries` when this call did it, else None (not final yet, or
+    recorded already)."""
+    return _set(
+        session,
+        email_id,
+        FINAL_STATUSES,
+        {"recorded_status": _EMAILS.c.status},
+        [or_(_EMAILS.c.recorded_status.is_(None), _EMAILS.c.recorded_status != _EMAILS.c.status)],
+        returning=[Email.status, Email.provider, Email.send_tries],
+    )
 
 
 def stale_in_flight(session: Session, lease: timedelta, limit: int) -> list[uuid.UUID]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from mailroom import logs, metrics
 from mailroom.attachments import attachment_policy
 from mailroom.specs import TemplateLoader, load_brand
-from models import FINAL_STATUSES, Email, EmailStatus, EventType, utcnow
+from models import Email, EmailStatus, EventType, utcnow
 from providers.failover import FailoverOutcome
 from render import Rendered, RenderError, finalize, render_template
 from storage import StorageError
@@ -329,29 +329,17 @@ def record_status(self: Task, email_id: str) -> None:
 def record_step(eid: uuid.UUID) -> None:
     """The `recorded` event, once per final status."""
     with runtime.transaction() as session:
-        email = session.execute(
-            select(Email.status, Email.recorded_status, Email.provider, Email.send_tries).where(
-                Email.id == eid
-            )
-        ).one_or_none()
-        if email is None or email.status not in FINAL_STATUSES:
+        row = email_store.mark_recorded(session, eid)
+        if row is None:
             return
-        if email.recorded_status == email.status.value:
-            return
-        if email_store.transition(
+        email_store.add_event(
             session,
             eid,
-            expected=[email.status],
-            values={"recorded_status": email.status.value},
-        ):
-            email_store.add_event(
-                session,
-                eid,
-                EventType.RECORDED,
-                provider=email.provider,
-                detail={"status": email.status.value, "tries": email.send_tries},
-            )
-    log.info("email %s recorded as %s", eid, email.status.value)
+            EventType.RECORDED,
+            provider=row.provider,
+            detail={"status": row.status.value, "tries": row.send_tries},
+        )
+    log.info("email %s recorded as %s", eid, row.status.value)
 
 
 def email_chain(email_id: uuid.UUID | str) -> Any:
