@@ -6,6 +6,7 @@ import re
 from email.errors import HeaderParseError
 from email.headerregistry import Address as HeaderAddress
 from email.utils import getaddresses, parseaddr
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -21,6 +22,10 @@ def invalid(address: str) -> AddressError:
     return AddressError(f"`{address}` is not a valid email address")
 
 
+# A pure function of its arguments (the checks read no settings), and the same few addresses come
+# back request after request: each is checked once per process. Refusals raise, so they are not
+# kept and cost their check every time.
+@lru_cache(maxsize=4096)
 def _checked(name: str, addr: str, raw: str) -> str:
     """`Name <addr>` or `addr`, after checking both; any defect is the contract's 400."""
     if not addr:

@@ -12,10 +12,11 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models import SCOPES, ApiKey, utcnow
+from models.db import table_of
 
 KEY_PREFIX = "mr_"
 # last_used_at is written at most this often, so reads do not turn into writes under load.
@@ -52,20 +53,32 @@ def create_key(session: Session, name: str, scopes: Iterable[str]) -> tuple[ApiK
     return key, f"{KEY_PREFIX}{prefix}_{secret}"
 
 
+# Built once, on the table: the ORM's compile and loading steps cost more than the query.
+_KEYS = table_of(ApiKey)
+_BY_PREFIX = select(*_KEYS.c).where(_KEYS.c.prefix == bindparam("prefix"))
+_TOUCH = update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
+
+
 def find_key(session: Session, presented: str) -> ApiKey | None:
-    """The live key matching `presented`, or None; the secret is compared in constant time."""
+    """The live key matching `presented`, or None; the secret is compared in constant time.
+
+    The key is returned detached (read from the table, not loaded into the session): it is
+    read, never changed, by the request; `last_used_at` is written here with an UPDATE.
+    """
     if not presented.startswith(KEY_PREFIX):
         return None
     prefix, sep, secret = presented[len(KEY_PREFIX) :].partition("_")
     if not sep or not prefix or not secret:
         return None
-    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
-    expected = key.secret_hash if key is not None else _hash("")
+    row = session.execute(_BY_PREFIX, {"prefix": prefix}).mappings().one_or_none()
+    expected = row["secret_hash"] if row is not None else _hash("")
     matches = hmac.compare_digest(expected, _hash(secret))
-    if key is None or not matches or key.revoked_at is not None:
+    if row is None or not matches or row["revoked_at"] is not None:
         return None
+    key = ApiKey(**row)
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        key.last_used_at = now
+        session.execute(_TOUCH, {"key_id": key.id, "at": now})
         session.commit()
+        key.last_used_at = now
     return key

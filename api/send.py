@@ -98,6 +98,8 @@ class SendDataSchema(BaseSchema):
     status = fields.String()
 
 
+# One instance for every request: webargs would build one per request from the class.
+_SEND_REQUEST = SendRequestSchema()
 SEND_RESPONSE_SCHEMA = envelope("SendResponse", SendDataSchema)
 # Built once: a schema instance costs more to make than to dump one answer with.
 _SEND_RESPONSE = SEND_RESPONSE_SCHEMA()
@@ -108,7 +110,7 @@ class Send(MethodView):
     """Queue one email."""
 
     @require_scope("send")
-    @bp.arguments(SendRequestSchema)
+    @bp.arguments(_SEND_REQUEST)
     @bp.response(200, SEND_RESPONSE_SCHEMA)
     @bp.alt_response(409, response="DEFAULT_ERROR")
     @bp.doc(

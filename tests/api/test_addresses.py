@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.addresses import AddressError, split_addresses
+from api.addresses import AddressError, format_address, split_addresses
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,15 @@ def test_accepted_forms(given: str | list[str], stored: list[str]) -> None:
 def test_refused(bad: str) -> None:
     with pytest.raises(AddressError, match="is not a valid email address"):
         split_addresses(bad)
+
+
+def test_checked_addresses_are_remembered_and_refusals_are_not() -> None:
+    from api.addresses import _checked
+
+    _checked.cache_clear()
+    assert format_address("Ann <ann@EXAMPLE.com>") == format_address("Ann <ann@EXAMPLE.com>")
+    assert _checked.cache_info().hits == 1 and _checked.cache_info().currsize == 1
+    for _ in range(2):
+        with pytest.raises(AddressError, match="`not-an-address` is not a valid email address"):
+            format_address("not-an-address")
+    assert _checked.cache_info().currsize == 1
