@@ -122,14 +122,16 @@ def render_step(eid: uuid.UUID) -> None:
 
 
 def rendered_values(email: Email, final: Rendered) -> dict[str, Any]:
-    """What queued -> rendered writes. With nothing to attach the (empty) attachment manifest
-    is known now, so fetch_attachments costs no transaction: the values then include it."""
-    values: dict[str, Any] = {
-        "subject": final.subject,
-        "html": final.html,
-        "text": final.text,
-        "status": EmailStatus.RENDERED,
-    }
+    """What queued -> rendered writes: the content where rendering changed it, and, with
+    nothing to attach, the (empty) attachment manifest, known now, so that fetch_attachments
+    has nothing to write."""
+    values: dict[str, Any] = {"status": EmailStatus.RENDERED}
+    # Only what rendering changed: inline content often comes back as the API stored it, and
+    # rewriting kilobytes of unchanged html and text costs the database a new row version's
+    # worth of WAL for nothing.
+    for column, value in (("subject", final.subject), ("html", final.html), ("text", final.text)):
+        if getattr(email, column) != value:
+            values[column] = value
     if not email.attachment_keys and email.attachment_manifest is None:
         values["attachment_manifest"] = []
     return values
