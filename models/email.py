@@ -90,7 +90,7 @@ class Email(Base):
         back_populates="email", cascade="all, delete-orphan"
     )
     tag_rows: Mapped[list[EmailTag]] = relationship(
-        back_populates="email", cascade="all, delete-orphan"
+        back_populates="email", cascade="all, delete-orphan", order_by="EmailTag.position"
     )
 
     @property

@@ -190,7 +190,7 @@ def prepare(email_ids: Sequence[uuid.UUID]) -> Prepared:
             # What is sent is what was just stored: a rendered email's content never changes.
             content = {k: values[k] for k in ("subject", "html", "text") if k in values}
             manifest = values.get("attachment_manifest", email.attachment_manifest)
-            prepared.ready[email.id] = Ready(draft(email, **content), manifest or [])
+            prepared.ready[email.id] = Ready(draft(email, email.tags, **content), manifest or [])
         _write_rows(session, changes)
         events.flush()
     return prepared

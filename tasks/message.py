@@ -6,17 +6,49 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from models import Email
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from models import Email, EmailTag
+from models.db import table_of
 from providers.base import Attachment, OutboundEmail
 from storage import ObjectStorage
 
+# A loaded `Email`, or a Core row of the columns a step reads (`MESSAGE_COLUMNS` here).
+StoredEmail = Email | Row[Any]
 
-def build_outbound(email: Email, storage: ObjectStorage) -> OutboundEmail:
+_EMAILS = table_of(Email)
+_TAGS = table_of(EmailTag)
+MESSAGE_COLUMNS = tuple(
+    _EMAILS.c[name]
+    for name in (
+        "id", "from_addr", "to_addrs", "cc_addrs", "bcc_addrs", "reply_to", "subject", "html",
+        "text", "headers", "message_id", "attachment_manifest", "pinned_provider",
+    )
+)  # fmt: skip
+
+
+def load_message(session: Session, email_id: Any) -> tuple[Row[Any], list[str]] | None:
+    """The columns a message is built from, and the email's tags, read with two Core queries
+    (the ORM's entity load and selectinload cost more than the queries themselves)."""
+    connection = session.connection()
+    row = connection.execute(select(*MESSAGE_COLUMNS).where(_EMAILS.c.id == email_id)).one_or_none()
+    if row is None:
+        return None
+    tags = connection.execute(
+        select(_TAGS.c.tag).where(_TAGS.c.email_id == email_id).order_by(_TAGS.c.position)
+    )
+    return row, list(tags.scalars())
+
+
+def build_outbound(
+    email: StoredEmail, tags: Sequence[str], storage: ObjectStorage
+) -> OutboundEmail:
     """The message exactly as every provider should send it, attachments read from storage."""
-    return with_attachments(draft(email), email.attachment_manifest or [], storage)
+    return with_attachments(draft(email, tags), email.attachment_manifest or [], storage)
 
 
-def draft(email: Email, **content: Any) -> OutboundEmail:
+def draft(email: StoredEmail, tags: Sequence[str], **content: Any) -> OutboundEmail:
     """The message without its attachments' bytes; `content` (subject, html, text) overrides
     the row's, for a caller that has just rendered it."""
     headers = dict(email.headers or {})
@@ -33,7 +65,7 @@ def draft(email: Email, **content: Any) -> OutboundEmail:
         text=email.text,
         headers=tuple(headers.items()),
         message_id=email.message_id,
-        tags=tuple(email.tags),
+        tags=tuple(tags),
     )
     return dataclasses.replace(message, **content) if content else message
 

@@ -16,21 +16,22 @@ from typing import Any, TypeVar
 
 from celery import Task, chain
 from kombu.exceptions import KombuError
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mailroom import logs, metrics
 from mailroom.attachments import attachment_policy
 from mailroom.specs import TemplateLoader, load_brand
 from models import Email, EmailStatus, EventType, utcnow
+from models.db import table_of
 from providers.failover import FailoverOutcome
 from render import Rendered, RenderError, finalize, render_template
 from storage import StorageError
 from tasks import email_store, runtime
 from tasks.app import celery_app
 from tasks.attachments import AttachmentsRefused, build_manifest
-from tasks.message import build_outbound
+from tasks.message import StoredEmail, build_outbound, load_message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,13 +97,13 @@ def render(self: Task, email_id: str) -> None:
 def render_step(eid: uuid.UUID) -> None:
     """queued -> rendered. A batch's template email arrives unrendered (no html): render it."""
     with runtime.transaction() as session:
-        email = session.get(Email, eid)
+        email = _load_for_render(session, eid)
         if email is not None and email.status == EmailStatus.SCHEDULED:
             # Published with an eta for its time; the sweeper also releases it if this is lost.
             if email.send_at is None or email.send_at > utcnow():
                 return
             if email_store.release_scheduled(session, eid):
-                session.refresh(email)
+                email = _load_for_render(session, eid)
         if email is None or email.status != EmailStatus.QUEUED:
             return
         started = time.perf_counter()
@@ -121,7 +122,29 @@ def render_step(eid: uuid.UUID) -> None:
                 )
 
 
-def rendered_values(email: Email, final: Rendered) -> dict[str, Any]:
+_EMAILS = table_of(Email)
+# What rendering reads: the content and what finishes it, not the addresses or the history.
+_RENDER_COLUMNS = tuple(
+    _EMAILS.c[name]
+    for name in (
+        "status", "send_at", "subject", "html", "text", "template_id", "variables", "lang",
+        "brand_styles", "brand_id", "custom_style", "signature_html", "signature_text",
+        "attachment_keys", "attachment_manifest",
+    )
+)  # fmt: skip
+
+
+def _load_for_render(session: Session, eid: uuid.UUID) -> Row[Any] | None:
+    """The columns rendering needs, as a Core row (an ORM load of the whole email cost more
+    than the rest of the step)."""
+    return (
+        session.connection()
+        .execute(select(*_RENDER_COLUMNS).where(_EMAILS.c.id == eid))
+        .one_or_none()
+    )
+
+
+def rendered_values(email: StoredEmail, final: Rendered) -> dict[str, Any]:
     """What queued -> rendered writes: the content where rendering changed it, and, with
     nothing to attach, the (empty) attachment manifest, known now, so that fetch_attachments
     has nothing to write."""
@@ -137,7 +160,7 @@ def rendered_values(email: Email, final: Rendered) -> dict[str, Any]:
     return values
 
 
-def final_content(session: Session, email: Email, loader: TemplateLoader) -> Rendered:
+def final_content(session: Session, email: StoredEmail, loader: TemplateLoader) -> Rendered:
     """The email's content as it will be sent: rendered (a batch's template emails arrive
     unrendered), wrapped in its brand, styles inlined, signed, with its text part."""
     content = Rendered(subject=email.subject, html=email.html, text=email.text)
@@ -242,11 +265,11 @@ def send_step(eid: uuid.UUID) -> float | None:
         if claim is None:
             return None
         # Read in the claim's transaction: one connection and commit fewer per email.
-        email = session.scalars(
-            select(Email).where(Email.id == eid).options(selectinload(Email.tag_rows))
-        ).one()
+        loaded = load_message(session, eid)
+        assert loaded is not None, "a claimed email exists"
+        email, tags = loaded
     try:
-        message = build_outbound(email, rt.storage)
+        message = build_outbound(email, tags, rt.storage)
         pinned = email.pinned_provider
     except (StorageError, DBAPIError) as err:
         # Nothing reached a provider: give the claim back and let the retry take it again.

@@ -180,7 +180,7 @@ def test_prepare_renders_a_chunk_and_describes_its_attachments(
         rows = {r.id: r for r in session.scalars(select(Email)).all()}
         # What the batch will send is exactly what it stored.
         for eid, ready in prepared.ready.items():
-            stored = build_outbound(rows[eid], storage)
+            stored = build_outbound(rows[eid], rows[eid].tags, storage)
             assert with_attachments(ready.message, ready.manifest, storage) == stored
     for eid in [*plain, with_file]:
         assert rows[eid].status == EmailStatus.RENDERED
