@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.stack import cpu_seconds
+
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BROKER = os.environ.get("BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 QUEUE = "mailroom-apiprof"
@@ -48,19 +50,6 @@ def _environment(var_dir: Path) -> None:
         }
     )
     (var_dir / "metrics").mkdir(parents=True, exist_ok=True)
-
-
-def _backend_cpu(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes, from /proc (0 for one that is gone)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
 @contextmanager
@@ -174,14 +163,14 @@ def _run(args: argparse.Namespace) -> int:
 def _measure(call: Callable[[], None], count: int) -> tuple[float, float, float]:
     """(process CPU ms, PostgreSQL backend CPU ms, wall ms) per call, over `count` calls."""
     pids = _backends()
-    pg_before = _backend_cpu(pids)
+    pg_before = cpu_seconds(pids)
     cpu_before = time.process_time()
     wall_before = time.perf_counter()
     for _ in range(count):
         call()
     cpu = time.process_time() - cpu_before
     wall = time.perf_counter() - wall_before
-    pg = _backend_cpu(pids) - pg_before
+    pg = cpu_seconds(pids) - pg_before
     return cpu * 1000 / count, pg * 1000 / count, wall * 1000 / count
 
 

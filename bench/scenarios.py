@@ -169,16 +169,31 @@ def noop_chains(stack: Stack, count: int) -> float:
     return count / (stack.noop_file.stat().st_mtime - started)
 
 
+def cpu_per_email(before: dict[str, float], after: dict[str, float], count: int) -> Figures:
+    """CPU milliseconds per email of each process group between two `Stack.cpu()` readings."""
+    return {f"{name}_cpu_ms": 1000 * (after[name] - before[name]) / count for name in after}
+
+
 def single(stack: Stack, count: int = 3000) -> Figures:
-    """3,000 emails through the API, each its own chain, to the sink; beside the no-op chain."""
+    """3,000 emails through the API, each its own chain, to the sink; beside the no-op chain.
+    With the CPU each process group spent per email (and the worker's per no-op chain)."""
+    before = stack.cpu()
     baseline = noop_chains(stack, count)
+    noop_cpu = cpu_per_email(before, stack.cpu(), count)
     stack.reset()
+    before = stack.cpu()
     started = time.time()
     post_many(stack, count)
     stack.wait_sink(count, 900)
     wait_until(lambda: stack.count_status("sent") >= count, 120, "every email recorded sent")
     ours = count / (stack.last_sent_at() - started)
-    return {"emails_per_s": ours, "noop_chains_per_s": baseline, "ratio": ours / baseline}
+    return {
+        "emails_per_s": ours,
+        "noop_chains_per_s": baseline,
+        "ratio": ours / baseline,
+        **cpu_per_email(before, stack.cpu(), count),
+        "noop_worker_cpu_ms": noop_cpu["worker_cpu_ms"],
+    }
 
 
 def latency(stack: Stack, rate: float = 10.0, seconds: float = 20.0) -> Figures:
@@ -304,6 +319,7 @@ def bulk(
     stack.reset()
     stack.restart_worker()
     template = bulk_template(stack)
+    before = stack.cpu()
     started = time.time()
     with RssSampler(stack) as sampler:
         for start in range(0, count, 1000):
@@ -324,6 +340,7 @@ def bulk(
     ours = count / (stack.last_sent_at() - started)
     figures = {
         "emails_per_s": ours,
+        **cpu_per_email(before, stack.cpu(), count),
         "worker_peak_rss_mb": sampler.peak_mb(),
         "worker_rss_first_mb": sampler.samples[0] if sampler.samples else 0.0,
         "worker_rss_last_mb": sampler.samples[-1] if sampler.samples else 0.0,

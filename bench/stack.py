@@ -38,6 +38,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used, from /proc (0 for one that is gone).
+
+    Figures of CPU per email hold on a shared machine where rates do not: the noise of other
+    work lands in wall-clock time, not in our processes' CPU accounts.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.05) -> None:
     """Poll `check` until it holds; a RuntimeError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -180,6 +197,33 @@ class Stack:
         """A fresh worker (a fresh pool: memory figures start from zero)."""
         self.kill("worker")
         self.start_worker()
+
+    def group_pids(self, name: str) -> list[int]:
+        """The process `name` and its children (gunicorn's workers, the worker's pool)."""
+        proc = self.procs.get(name)
+        if proc is None:
+            return []
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        found = children.read_text().split() if children.exists() else []
+        return [proc.pid, *(int(pid) for pid in found)]
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the worker, the API, the sink and the database's backends
+        (read before and after a scenario: the differences are what it cost)."""
+        return {
+            "worker": cpu_seconds(self.group_pids("worker")),
+            "api": cpu_seconds(self.group_pids("api")),
+            "sink": cpu_seconds(self.group_pids("sink")),
+            "postgres": cpu_seconds(self.postgres_backends()),
+        }
+
+    def postgres_backends(self) -> list[int]:
+        """The server processes of the connections to the benchmark's database."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (DATABASE,)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def worker_children(self) -> list[int]:
         """The pids of the worker's pool processes."""
