@@ -70,6 +70,8 @@ class Email(Base):
     claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     claimed_at: Mapped[datetime | None]
     send_tries: Mapped[int] = mapped_column(Integer, default=0)
+    # How often the sweeper re-published the email: spaces its next re-publish further out.
+    requeues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The final status whose outcome record_status has written, so it runs once per status.
     recorded_status: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, case, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom import metrics
@@ -355,15 +355,33 @@ def cancel_scheduled(session: Session, email_id: uuid.UUID) -> bool:
     return False
 
 
+# Re-publishes of one email are spaced 1, 2, 4, then every 8 leases: an email waiting behind a
+# backlog longer than the lease cannot tell the sweeper from a lost one, and re-publishing every
+# such email every lease would feed the backlog that made it late.
+REQUEUE_SPACING = (1, 2, 4, 8)
+
+
 def mark_requeued(session: Session, email_id: uuid.UUID, lease: timedelta) -> bool:
-    """Stamp a stale email as published now, unless another sweeper got there first."""
-    cutoff = utcnow() - lease
+    """Stamp a stale email as re-published now, unless another sweeper got there first.
+
+    Its next re-publish is due after `REQUEUE_SPACING[requeues]` leases: `enqueued_at` (when
+    the sweeper may step in once a lease has passed) is set that many leases minus one ahead.
+    """
+    now = utcnow()
+    column = _EMAILS.c.enqueued_at
+    due_after = case(
+        *(
+            (_EMAILS.c.requeues == n, literal(now + (leases - 1) * lease, column.type))
+            for n, leases in enumerate(REQUEUE_SPACING[:-1])
+        ),
+        else_=literal(now + (REQUEUE_SPACING[-1] - 1) * lease, column.type),
+    )
     changed = transition(
         session,
         email_id,
         expected=IN_FLIGHT_STATUSES,
-        values={"enqueued_at": utcnow()},
-        extra_where=[or_(Email.enqueued_at.is_(None), Email.enqueued_at < cutoff)],
+        values={"enqueued_at": due_after, "requeues": _EMAILS.c.requeues + 1},
+        extra_where=[or_(column.is_(None), column < now - lease)],
     )
     if changed:
         add_event(session, email_id, EventType.REQUEUED, detail="re-published by the sweeper")

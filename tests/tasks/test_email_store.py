@@ -157,6 +157,30 @@ def test_sweeper_picks_only_stale_in_flight_rows(sessions: sessionmaker[Session]
         assert set(email_store.stale_in_flight(session, LEASE, 100)) == {never}
 
 
+def test_re_publishes_of_one_email_are_spaced_out(sessions: sessionmaker[Session]) -> None:
+    """An email behind a long backlog looks lost to the sweeper: it is re-published after 1,
+    then 2, 4 and every 8 leases, not every lease."""
+    eid = make_email(sessions, status=EmailStatus.QUEUED, enqueued_at=utcnow() - 2 * LEASE)
+    for requeues, leases in enumerate((1, 2, 4, 8, 8), start=1):
+        with sessions() as session:
+            assert email_store.mark_requeued(session, eid, LEASE)
+            session.commit()
+            assert eid not in email_store.stale_in_flight(session, LEASE, 100)
+            email = session.get(Email, eid)
+            assert email is not None and email.requeues == requeues
+            assert email.enqueued_at is not None
+            stale_at = email.enqueued_at + LEASE
+            assert leases * LEASE - timedelta(minutes=1) < stale_at - utcnow() <= leases * LEASE
+            # Let that time pass: it is stale again.
+            session.execute(
+                update(Email)
+                .where(Email.id == eid)
+                .values(enqueued_at=utcnow() - LEASE - timedelta(seconds=1))
+            )
+            session.commit()
+            assert eid in email_store.stale_in_flight(session, LEASE, 100)
+
+
 def test_scheduled_emails_are_released_when_due(sessions: sessionmaker[Session]) -> None:
     now = utcnow()
     due = make_email(sessions, status=EmailStatus.SCHEDULED, send_at=now - timedelta(seconds=1))
