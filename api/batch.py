@@ -179,7 +179,7 @@ class SendBatch(MethodView):
         try:
             publish_batches(queued)
         except PublishError as err:
-            forget_publish(session, queued)
+            forget_publish(session, err.unpublished)
             session.commit()
             raise ServiceUnavailable(
                 f"broker unavailable: batch {batch_id} ({len(emails)} emails) is stored and "

@@ -88,10 +88,10 @@ def send_batch(self: Task, email_ids: list[str]) -> None:
 def _publish(email_ids: list[uuid.UUID]) -> None:
     try:
         enqueue(email_ids)
-    except PublishError:
+    except PublishError as err:
         # Due for the sweeper's next run instead of a lease from now.
         with runtime.transaction() as session:
-            email_store.forget_publish(session, email_ids)
+            email_store.forget_publish(session, err.unpublished)
 
 
 def _best_effort(what: str, work: Callable[[], object]) -> None:
@@ -122,6 +122,7 @@ def publish_batches(
 
         first = next(iter(correlation.values()), None)
         headers = {CORRELATION_HEADER: first} if first else {}
+    start = 0
     try:
         with celery_app.producer_or_acquire() as producer:
             for start in range(0, len(ids), CHUNK):
@@ -129,7 +130,8 @@ def publish_batches(
                     (ids[start : start + CHUNK],), producer=producer, headers=headers
                 )
     except (KombuError, OSError) as err:
-        raise PublishError(str(err)) from err
+        # The chunks before this one were confirmed: only the rest needs the sweeper.
+        raise PublishError(str(err), ids[start:]) from err
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -99,7 +99,12 @@ def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) 
             written += len(ids) - len(existing)
             try:
                 publish_batches(new)
-            except PublishError:
-                log.warning("list %s: %d emails wait for the sweeper", list_id, len(new))
+            except PublishError as err:
+                # Due for the sweeper's next run instead of a lease from now.
+                email_store.forget_publish(session, err.unpublished)
+                session.commit()
+                log.warning(
+                    "list %s: %d emails wait for the sweeper", list_id, len(err.unpublished)
+                )
     log.info("list %s: batch %s wrote %d emails", list_id, batch_id, written)
     return written

@@ -38,7 +38,15 @@ T = TypeVar("T")
 
 
 class PublishError(Exception):
-    """The broker did not take the chain; the emails stay in the database for the sweeper."""
+    """The broker did not take the chain; the emails stay in the database for the sweeper.
+
+    `unpublished` are the emails whose messages the broker may not have: the one being
+    published when it failed and those after it. Those before it were confirmed.
+    """
+
+    def __init__(self, message: str, unpublished: Iterable[uuid.UUID | str]) -> None:
+        super().__init__(message)
+        self.unpublished = [uuid.UUID(str(eid)) for eid in unpublished]
 
 
 class PipelineTask(Task):  # type: ignore[misc]
@@ -386,6 +394,7 @@ def enqueue(
     raises `PublishError`; the rows stay in the database for the sweeper.
     """
     ids = [str(eid) for eid in email_ids]
+    done = 0
     try:
         with celery_app.producer_or_acquire() as producer:
             for eid in ids:
@@ -396,6 +405,7 @@ def enqueue(
                     for step in (record_status, send, fetch_attachments)
                 ]
                 render.apply_async((eid,), producer=producer, chain=rest, headers=headers, eta=eta)
+                done += 1
     except (KombuError, OSError) as err:
-        log.warning("publish failed for %d emails: %r", len(ids), err)
-        raise PublishError(str(err)) from err
+        log.warning("publish failed for %d of %d emails: %r", len(ids) - done, len(ids), err)
+        raise PublishError(str(err), ids[done:]) from err

@@ -47,9 +47,9 @@ def sweep(limit: int = 1000) -> int:
         }
     try:
         enqueue(due, correlation)
-    except PublishError:
+    except PublishError as err:
         with runtime.transaction() as session:
-            email_store.forget_publish(session, due)
+            email_store.forget_publish(session, err.unpublished)
         raise
     log.info("sweeper re-published %d emails", len(due))
     return len(due)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
+from kombu.exceptions import OperationalError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Email
+from tasks.batch import CHUNK, send_batch
 from tests.conftest import Keys
 
 INLINE: dict[str, Any] = {
@@ -113,3 +116,33 @@ def test_limits_and_shape(client: FlaskClient, keys: Keys) -> None:
         ).status_code
         == 403
     )
+
+
+def test_a_publish_failing_midway_leaves_only_the_rest_to_the_sweeper(
+    client: FlaskClient, keys: Keys, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks the broker confirmed are in flight; the failed one and those after it are
+    made due for the sweeper's next run (enqueued_at cleared), and the answer is a 503."""
+    publish = send_batch.apply_async
+    calls = []
+
+    def second_fails(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 2:
+            raise OperationalError("connection reset")
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(send_batch, "apply_async", second_fails)
+    recipients = [{"to": f"u{i}@example.com"} for i in range(2 * CHUNK + 50)]
+    response = client.post(
+        "/send/batch", json={**INLINE, "recipients": recipients}, headers=keys.header("send")
+    )
+    assert response.status_code == 503, response.get_json()
+    db_session.expire_all()
+    waiting = {
+        str(eid) for eid in db_session.scalars(select(Email.id).where(Email.enqueued_at.is_(None)))
+    }
+    confirmed = set(calls[0][0][0])
+    assert count(db_session) == 2 * CHUNK + 50
+    assert len(confirmed) == CHUNK and confirmed.isdisjoint(waiting)
+    assert len(waiting) == CHUNK + 50

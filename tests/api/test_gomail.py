@@ -324,8 +324,8 @@ def test_broker_down_is_503_and_the_email_stays_stored(
     storage_root: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def refuse(*_: Any, **__: Any) -> None:
-        raise PublishError("broker down")
+    def refuse(email_ids: Any, *_: Any, **__: Any) -> None:
+        raise PublishError("broker down", email_ids)
 
     monkeypatch.setattr("api.accept.enqueue", refuse)
     response = client.post(

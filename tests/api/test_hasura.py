@@ -240,8 +240,8 @@ def test_unknown_email_is_404(client: FlaskClient, keys: Keys) -> None:
 def test_broker_down_is_503_and_the_email_stays_stored(
     client: FlaskClient, keys: Keys, db_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(*_: Any, **__: Any) -> None:
-        raise PublishError("broker down")
+    def refuse(email_ids: Any, *_: Any, **__: Any) -> None:
+        raise PublishError("broker down", email_ids)
 
     monkeypatch.setattr("api.accept.enqueue", refuse)
     response = client.post(URL, json=send_email(SEND), headers=keys.header("send"))
