@@ -4,7 +4,8 @@ rendered the hand-rolled way: a plain (unsandboxed, unchecked) Jinja2 environmen
 compiled once, and the same Draft.js exporter.
 
 Run as a process of its own (one core): ``python -m bench.render_scenario [seconds]``; prints
-one JSON line.
+one JSON line: renders per second of wall-clock time (``*_per_s``) and per second of the
+process's CPU time (``*_per_cpu_s``: per core, whatever else runs on the machine).
 """
 
 from __future__ import annotations
@@ -24,17 +25,21 @@ from bench.render_bench import FRESH_PAYLOADS, NOTE, PARENT, ROW, TEMPLATES, var
 from render import render_template
 
 
-def rate(seconds: float, work: Callable[[int], object]) -> float:
-    """Calls of `work` per second over about `seconds` (after one warm-up call)."""
+def rate(seconds: float, work: Callable[[int], object]) -> tuple[float, float]:
+    """Calls of `work` per second over about `seconds` (after one warm-up call): per second
+    of wall-clock time, and per second of this process's CPU time (the figure per core,
+    which other processes on the machine do not lower)."""
     work(0)
     count = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     deadline = started + seconds
     while time.perf_counter() < deadline:
         for _ in range(10):
             work(count)
             count += 1
-    return count / (time.perf_counter() - started)
+    cpu = time.process_time() - cpu_started
+    return count / (time.perf_counter() - started), count / cpu
 
 
 def plain_renderer() -> Callable[[dict[str, Any]], str]:
@@ -77,11 +82,13 @@ def main() -> None:
     fresh = [variables(serial) for serial in range(FRESH_PAYLOADS)]
     lookup = TEMPLATES.get
     plain = plain_renderer()
-    ours = rate(
+    ours, ours_cpu = rate(
         seconds, lambda i: render_template(PARENT, fresh[i % len(fresh)], lang=None, lookup=lookup)
     )
-    same = rate(seconds, lambda i: render_template(PARENT, fresh[0], lang=None, lookup=lookup))
-    baseline = rate(seconds, lambda i: plain(fresh[i % len(fresh)]))
+    same, same_cpu = rate(
+        seconds, lambda i: render_template(PARENT, fresh[0], lang=None, lookup=lookup)
+    )
+    baseline, baseline_cpu = rate(seconds, lambda i: plain(fresh[i % len(fresh)]))
     print(
         json.dumps(
             {
@@ -89,6 +96,10 @@ def main() -> None:
                 "repeated_payload_per_s": same,
                 "plain_jinja2_per_s": baseline,
                 "ratio": ours / baseline,
+                "renders_per_cpu_s": ours_cpu,
+                "repeated_payload_per_cpu_s": same_cpu,
+                "plain_jinja2_per_cpu_s": baseline_cpu,
+                "cpu_ratio": ours_cpu / baseline_cpu,
             }
         )
     )

@@ -39,6 +39,10 @@ from render.lru import LRU
 MAX_SEQUENCE_PRODUCT = 100_000
 MAX_EXPONENT = 100
 
+# What markupsafe.escape does to a str, as a str rather than a Markup (for the direct path of
+# nested templates, which escapes as SimpleTemplate does).
+escape_str: Callable[[str], str] = _escape_inner
+
 TEMPLATE_CACHE_SIZE = 1024
 INLINE_CACHE_SIZE = 256
 

@@ -8,7 +8,14 @@ from typing import Any
 
 from render.errors import RenderError
 from render.lru import LRU
-from render.sandbox import INLINE, TEMPLATES, Compiled, environment_for, render_compiled
+from render.sandbox import (
+    INLINE,
+    TEMPLATES,
+    Compiled,
+    environment_for,
+    escape_str,
+    render_compiled,
+)
 from render.specs import Rendered, TemplateContent, TemplateLookup, TemplateSpec
 from render.values import ContextValue, RichValue
 from render.variables import NestedRenderer, check_declared, kind_of, to_context_value
@@ -105,6 +112,7 @@ def _resolve(
     given: Mapping[str, Any],
     nested: NestedRenderer,
     may_nest: bool,
+    clean_memo: bool = True,
 ) -> dict[str, ContextValue]:
     """``resolve_variables`` with the declared names already known (nested values reuse them)."""
     for name in given:
@@ -133,7 +141,9 @@ def _resolve(
             raise _too_deep(variable.name, spec.id)
         kind = kind_of(variable.name, value)
         check_declared(variable.name, value, kind, variable.type, spec.id)
-        context[variable.name] = to_context_value(variable.name, value, kind, nested)
+        context[variable.name] = to_context_value(
+            variable.name, value, kind, nested, clean_memo=clean_memo
+        )
     return context
 
 
@@ -188,7 +198,7 @@ def _nested_renderer(lookup: TemplateLookup, lang: str | None) -> NestedRenderer
         key = _memo_key(spec, lang, variables)
         value = None if key is None else NESTED_MEMO.get(key)
         if value is None:
-            value = template.render(variables)
+            value = template.render(variables, clean_memo=key is None)
             if key is not None and len(value.__html__()) <= NESTED_MEMO_MAX_CHARS:
                 NESTED_MEMO.put(key, value)
         return value
@@ -214,7 +224,8 @@ class _NestedTemplate:
     """
 
     __slots__ = (
-        "spec", "lang", "html_source", "text", "declared", "refuse", "owner", "html", "direct"
+        "spec", "lang", "html_source", "text", "declared", "refuse", "owner", "html", "direct",
+        "form",
     )  # fmt: skip
 
     def __init__(self, spec: TemplateSpec, lang: str | None) -> None:
@@ -227,10 +238,16 @@ class _NestedTemplate:
         self.owner = f"Template `{spec.id}`"
         self.html: Compiled | None = None
         self.direct: _DirectPlan | None = _direct_plan(spec)
+        self.form: _DirectForm | None = None  # made by the first direct render
 
-    def render(self, variables: Mapping[str, Any]) -> RichValue:
-        """Render through every check a stored template's variables go through."""
-        context = _resolve(self.spec, self.declared, variables, self.refuse, False)
+    def render(self, variables: Mapping[str, Any], *, clean_memo: bool = True) -> RichValue:
+        """Render through every check a stored template's variables go through.
+
+        ``clean_memo=False`` when the value is memoised as a whole: html content is then
+        cleaned without also keeping it in the cleaning memo, where it would only be found
+        again by a render the nested memo already answers.
+        """
+        context = _resolve(self.spec, self.declared, variables, self.refuse, False, clean_memo)
         source = self.html_source
         if "{" not in source:  # as _render_stored: nothing to compile or render
             html = source
@@ -249,7 +266,52 @@ class _NestedTemplate:
         evicting it) and a hit saves little of it; order rows are mostly new to the memo.
         The context is the one ``_resolve`` builds for such values, in the same order, and
         the output is ``render``'s.
+
+        The first render goes through ``_render_planned``, which compiles the HTML part after
+        the checks and works out the _DirectForm the next ones take (one pass over the
+        variables, the context left to the value: see _DirectValue).
         """
+        form = self.form
+        if form is None:
+            return None if self.direct is None else self._render_planned(variables)
+        if not variables.keys() <= self.declared:
+            return None  # an undeclared name: the general path says which
+        # One pass over the variables (see _DirectForm), inlined: a call less per row.
+        pieces = form.pieces.copy()
+        get = variables.get
+        for name, escaped_default, slot in form.steps:
+            value: Any = get(name)
+            value_type = type(value)
+            if value_type is str:
+                escaped = escape_str(value)
+            elif value_type is int or value_type is float:
+                try:
+                    escaped = escape_str(str(value))
+                except ValueError:  # an int past Python's digit limit: see _DirectForm
+                    break
+            elif value is None and escaped_default is not None:
+                escaped = escaped_default
+            else:
+                break  # not a plain value: _render_planned says what becomes of it
+            if slot:
+                pieces[slot] = escaped
+        else:
+            for first, again in form.copies:
+                pieces[again] = pieces[first]
+            html = "".join(pieces)
+            if self.text is None:
+                return RichValue(html)
+            # _DirectValue's fields set here rather than by an __init__: a call less per row.
+            made = object.__new__(_DirectValue)
+            made._html = html
+            made._text = None
+            made._template = self
+            made._variables = variables
+            return made
+        return self._render_planned(variables)
+
+    def _render_planned(self, variables: Mapping[str, Any]) -> RichValue | None:
+        """``render_direct`` on the plan alone: the context, then the SimpleTemplate on it."""
         plan = self.direct
         if plan is None or not variables.keys() <= self.declared:
             return None  # an undeclared name: the general path says which
@@ -265,16 +327,73 @@ class _NestedTemplate:
         source = self.html_source
         if "{" not in source:
             html = source
+            if self.form is None:
+                self.form = _DirectForm(plan, source, ())
         else:
             compiled = self.html
             if compiled is None:  # compiled after the checks, as in render
                 compiled = self.html = _compiled(self.spec, self.lang, "html", source)
-            if compiled.simple is None:
-                self.direct = None  # a Jinja render costs more: the memo pays for itself
+            simple = compiled.simple
+            if simple is None or not {name for name, _ in simple.rest} <= self.declared:
+                # A Jinja render (an undeclared name prints as Undefined) costs more: the memo
+                # pays for itself.
+                self.direct = None
                 return None
+            if self.form is None:
+                self.form = _DirectForm(plan, simple.head, simple.rest)
             html = render_compiled(compiled, context, self.owner, "html")
         text = self.text  # _value inlined: a call less for each of a hundred rows
         return RichValue(html) if text is None else _NestedValue(html, text, context)
+
+
+class _DirectForm:
+    """A direct render worked out once per nested template: each declared variable in order,
+    with what stands for it when not given (a plain default, with its escaped text, or
+    _LEAVE_OUT or _GENERAL), and the slot it fills among the pieces of the HTML part (its
+    literal text, with an empty slot for each name printed).
+
+    ``render_direct`` then makes one pass over the variables: it checks each value and fills
+    its slot with its escaped text, with no context (a _DirectValue makes it if a text part
+    needs it); building the context and rendering the SimpleTemplate on it would look each
+    name up again in a second pass. The escaping is the SimpleTemplate's (markupsafe's, on
+    the str, or on ``str()`` of the int or float).
+    Any value but plain scalars and plain defaults (an optional variable left out, a null
+    for one without a default, a bool, a dict, ...) is left to ``_render_planned``; so is a
+    ValueError, which only ``str()`` of an int past Python's digit limit raises there: each
+    value is converted, printed or not, and the planned path raises that error, or another
+    one first, as the general path does.
+    """
+
+    __slots__ = ("steps", "pieces", "copies")
+
+    def __init__(self, plan: _DirectPlan, head: str, rest: tuple[tuple[str, str], ...]) -> None:
+        pieces = [head]
+        slots: dict[str, int] = {}  # where each name is first printed
+        copies: list[tuple[int, int]] = []  # (its first slot, another) for a name printed again
+        for name, literal in rest:
+            if name in slots:
+                copies.append((slots[name], len(pieces)))
+            else:
+                slots[name] = len(pieces)
+            pieces.append("")
+            pieces.append(literal)
+        # Slot 0 is the literal text before the first name: 0 stands for "not printed".
+        self.steps = tuple(
+            (name, _escaped_default(default), slots.get(name, 0)) for name, default in plan
+        )
+        self.pieces = pieces
+        self.copies = tuple(copies)
+
+
+def _escaped_default(default: Any) -> str | None:
+    """The escaped text of a plain default, None for _LEAVE_OUT and _GENERAL (or a default
+    whose ``str()`` fails: an int past the digit limit, left to ``_render_planned``)."""
+    if default is _LEAVE_OUT or default is _GENERAL:
+        return None
+    try:
+        return escape_str(default if type(default) is str else str(default))
+    except ValueError:
+        return None
 
 
 def _direct_plan(spec: TemplateSpec) -> _DirectPlan | None:
@@ -340,6 +459,35 @@ class _NestedValue(RichValue):
         text = self._text
         if not isinstance(text, str):
             text = self._text = self._text_part.render(self._context)
+        return text
+
+
+class _DirectValue(RichValue):
+    """A value of ``render_direct`` with a text part: the context that part needs is made
+    only if a plain part prints the value, by ``_resolve`` (which makes the one the direct
+    path would: it takes plain values and plain defaults as they are).
+
+    It keeps the variables it was rendered from: it is made and used within one render
+    (direct values are not memoised), while they are the request's.
+    """
+
+    __slots__ = ("_template", "_variables")
+
+    # Made by render_direct only, which sets _html, _text (None), _template and _variables.
+    _template: _NestedTemplate
+    _variables: Mapping[str, Any]
+
+    def context(self) -> dict[str, ContextValue]:
+        """The context ``render`` would give this value's template."""
+        template = self._template
+        return _resolve(template.spec, template.declared, self._variables, template.refuse, False)
+
+    def __str__(self) -> str:
+        text = self._text
+        if not isinstance(text, str):
+            text_part = self._template.text
+            assert text_part is not None  # render_direct makes a RichValue otherwise
+            text = self._text = text_part.render(self.context())
         return text
 
 

@@ -55,10 +55,10 @@ class RichList(RichValue):
     __slots__ = ("_items",)
 
     def __init__(self, items: Sequence[Scalar | RichValue]) -> None:
+        # A list, not a generator: join makes one of it anyway. ``_html`` is what __html__
+        # returns for every RichValue (no subclass overrides it), read without the call.
         super().__init__(
-            "".join(
-                item.__html__() if isinstance(item, RichValue) else escape(item) for item in items
-            )
+            "".join([item._html if isinstance(item, RichValue) else escape(item) for item in items])
         )
         self._items = tuple(items)
 

@@ -32,12 +32,13 @@ from render import (
 from render.specs import VariableType
 from render.templates import (
     NESTED_MEMO,
+    _DirectValue,
     _memo_key,
     _NestedTemplate,
     _NestedValue,
     _TextPart,
 )
-from render.values import RichValue
+from render.values import RichList, RichValue
 
 CASES = settings(
     max_examples=600,
@@ -125,9 +126,15 @@ def _outcome(render: Callable[[], RichValue | None]) -> Outcome:
         text: Outcome = ("ok", str(value))
     except RenderError as err:
         text = ("error", err.message)
-    context = getattr(value, "_context", None)
+    if isinstance(value, _DirectValue):
+        context: dict[str, Any] | None = value.context()
+    else:
+        context = getattr(value, "_context", None)
     context_items = None if context is None else [(k, _typed(v)) for k, v in context.items()]
-    return ("ok", (type(value), value.__html__(), text, context_items))
+    # A direct value with a text part is a _DirectValue (its context made when asked for),
+    # a value of the general path a _NestedValue: the same to a template.
+    value_type = _NestedValue if type(value) is _DirectValue else type(value)
+    return ("ok", (value_type, value.__html__(), text, context_items))
 
 
 def _typed(value: Any) -> tuple[type, object]:
@@ -136,14 +143,30 @@ def _typed(value: Any) -> tuple[type, object]:
     return (type(value), repr(value) if type(value) is float else value)
 
 
-def assert_direct_is_general(spec: TemplateSpec, variables: dict[str, Any]) -> bool:
-    """render_direct gives render's outcome, or leaves the value to it; return which."""
+def _warm(spec: TemplateSpec) -> _NestedTemplate:
+    """A _NestedTemplate that has rendered once (a string for each declared variable), so
+    its next direct renders take its _DirectForm, if the HTML part gave it one."""
+    template = _NestedTemplate(spec, None)
+    try:
+        template.render_direct({variable.name: "w" for variable in spec.variables})
+    except RenderError:
+        pass  # a syntax error in the HTML part: no form
+    return template
+
+
+def assert_direct_is_general(spec: TemplateSpec, variables: dict[str, Any]) -> str:
+    """render_direct gives render's outcome, or leaves the value to it, on a template's first
+    render (``_render_planned``) and on a later one (its _DirectForm); return which did."""
     general = _outcome(lambda: _NestedTemplate(spec, None).render(variables))
-    direct = _outcome(lambda: _NestedTemplate(spec, None).render_direct(variables))
-    if direct[0] == "general":
-        return False
-    assert direct == general, (spec, variables)
-    return True
+    first = _outcome(lambda: _NestedTemplate(spec, None).render_direct(variables))
+    warm = _warm(spec)
+    later = _outcome(lambda: warm.render_direct(variables))
+    for direct in (first, later):
+        if direct[0] != "general":
+            assert direct == general, (spec, variables, warm.form is not None)
+    if later[0] != "general" and warm.form is not None:
+        return "direct, by the form too"
+    return "direct" if first[0] != "general" or later[0] != "general" else "general path"
 
 
 @CASES
@@ -152,8 +175,7 @@ def test_direct_path_renders_exactly_as_the_general_path(
     case: tuple[TemplateSpec, dict[str, Any]],
 ) -> None:
     spec, variables = case
-    direct = assert_direct_is_general(spec, variables)
-    event("direct" if direct else "general path")
+    event(assert_direct_is_general(spec, variables))
 
 
 @CASES
@@ -162,8 +184,7 @@ def test_direct_path_renders_plain_values_exactly_as_the_general_path(
     case: tuple[TemplateSpec, dict[str, Any]],
 ) -> None:
     spec, variables = case
-    direct = assert_direct_is_general(spec, variables)
-    event("direct" if direct else "general path")
+    event(assert_direct_is_general(spec, variables))
 
 
 def _row(**variables: VariableSpec) -> TemplateSpec:
@@ -377,3 +398,91 @@ def test_array_items_with_mapping_variables_and_no_variables() -> None:
     )
     assert rendered.html == "<tr><td>m</td><td>1</td><td>1 EUR</td></tr><tr></tr><tr></tr>"
     assert rendered.text == "m x1: 1 EUR\n\n"
+
+
+def test_direct_form_fills_repeated_names_and_skips_unprinted_ones() -> None:
+    spec = TemplateSpec(
+        "rep", 1, "en", "s", "{{ A }}|{{ B }} {x} }|{{ A }}{{ B }}", "{{ C }}",
+        (VariableSpec("A", "text", required=True), VariableSpec("B", "text", default=2.5),
+         VariableSpec("C", "html", default=None)),
+    )  # fmt: skip
+    template = _warm(spec)
+    assert template.form is not None and template.form.copies  # A and B printed twice
+    cases: list[dict[str, Any]] = [
+        {"A": "<a>"},
+        {"A": 1, "B": "&", "C": "c"},
+        {"A": -0.0, "B": None},
+        {"A": "a", "C": 10**5000},  # not printed in the HTML: str() of it fails in the text
+        {"A": "a", "B": True},
+        {"A": None},
+    ]
+    for variables in cases:
+        assert_direct_is_general(spec, variables)
+    value = template.render_direct({"A": "<a>"})
+    assert value is not None
+    assert value.__html__() == "&lt;a&gt;|2.5 {x} }|&lt;a&gt;2.5"
+    assert str(value) == ""  # C left out: Undefined
+
+
+def test_direct_form_leaves_an_int_past_the_digit_limit_to_the_planned_path() -> None:
+    template = _warm(ROW)
+    assert template.form is not None
+    with pytest.raises(RenderError, match=r"could not be rendered \(html\): Exceeds the limit"):
+        template.render_direct({"NAME": "n", "PRICE": 10**5000})
+    # A variable checked after the one that fails is still checked first, as in the general
+    # path (which reports the value of the wrong type, not the conversion).
+    assert template.render_direct({"NAME": 10**5000, "PRICE": [1]}) is None
+    with pytest.raises(RenderError, match="Variable `PRICE` of template `row` has type"):
+        template.render({"NAME": 10**5000, "PRICE": [1]})
+
+
+def test_direct_values_make_their_context_when_a_plain_part_prints_them() -> None:
+    template = _warm(ROW)
+    variables = {"NAME": "<n>", "PRICE": 1.5}
+    value = template.render_direct(variables)
+    assert isinstance(value, _DirectValue)
+    assert value._text is None  # nothing rendered for the text part yet
+    general = template.render(variables)
+    assert isinstance(general, _NestedValue)
+    assert list(value.context().items()) == list(general._context.items())
+    assert str(value) == str(general) == "<n> x1: 1.5 EUR"
+    no_text = TemplateSpec("nt", 1, "en", "s", "<b>{{ A }}</b>", None,
+                           (VariableSpec("A", "text"),))  # fmt: skip
+    plain = _warm(no_text).render_direct({"A": "a"})
+    assert type(plain) is RichValue and plain.__html__() == "<b>a</b>"
+
+
+def test_rich_values_keep_their_markup_where_rich_list_reads_it() -> None:
+    # RichList joins its items' ``_html`` without calling __html__: no subclass overrides it.
+    for cls in (RichList, _NestedValue, _DirectValue):
+        assert cls.__html__ is RichValue.__html__
+    items = RichList([RichValue("<b>x</b>"), "<", 3])
+    assert items.__html__() == "<b>x</b>&lt;3"
+
+
+def test_memoised_nested_values_leave_the_cleaning_memo_alone(
+    make_template: Callable[..., TemplateSpec],
+) -> None:
+    draft = {"format": "draft", "content": {"blocks": [], "entityMap": {}}}
+    mixed = TemplateSpec("mixed", 1, "en", "s", "{{ D }}<i>{{ NOTE }}</i>", None,
+                         (VariableSpec("D", "draft"), VariableSpec("NOTE", "html")))  # fmt: skip
+    parent = make_template(
+        html="{{ TOP }}{{ ITEMS }}", variables={"TOP": "html", "ITEMS": "template"}
+    )
+    lookup = {"note": NOTE, "mixed": mixed}.get
+    note = {"format": "html", "content": "<em onclick=x>n</em>"}
+    payload = {
+        "TOP": note,
+        "ITEMS": [
+            {"templateId": "note", "variables": {"NOTE": note}},  # memoised: no cleaning memo
+            {"templateId": "mixed", "variables": {"D": draft, "NOTE": note}},  # not memoised
+        ],
+    }
+    for _ in range(2):
+        rendered = render_template(parent, payload, lang=None, lookup=lookup)
+        assert rendered.html == "<em>n</em><tr><td><em>n</em></td></tr><i><em>n</em></i>"
+    html_memo, nested_memo = cache_info()["html"], cache_info()["nested"]
+    # TOP and the mixed value's NOTE, twice each: one miss, three hits; the note's value
+    # comes from the nested memo the second time.
+    assert (html_memo.misses, html_memo.hits) == (1, 3)
+    assert (nested_memo.misses, nested_memo.hits) == (1, 1)
