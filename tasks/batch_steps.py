@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
@@ -49,6 +49,7 @@ _EVENTS = table_of(EmailEvent)
 _EVENT_COLUMNS = ("email_id", "type", "at", "recipient", "provider", "detail")
 _EMAILS = table_of(Email)
 _ATTEMPTS = table_of(SendAttempt)
+_ATTEMPT_COLUMNS = ("email_id", "provider", "outcome", "error_kind", "error", "at", "duration_ms")
 
 
 class Ready(NamedTuple):
@@ -111,25 +112,34 @@ class _Events:
     def flush(self) -> None:
         if not self.rows:
             return
-        connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            _copy_events(connection.connection.driver_connection, self.rows)
-        else:
-            self.session.execute(insert(_EVENTS), self.rows)
+        _insert_rows(self.session, _EVENTS, _EVENT_COLUMNS, self.rows, json_column="detail")
         self.rows = []
 
 
-def _copy_events(driver_connection: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """The events through COPY, in the session's transaction: a batch writes five per email,
-    and an executemany costs several times more CPU per row (measured in the bulk benchmark)."""
+def _insert_rows(
+    session: Session,
+    table: Any,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    json_column: str | None = None,
+) -> None:
+    """Insert `rows` in the session's transaction: through COPY on PostgreSQL (a batch writes
+    six rows per email, and an executemany costs several times more CPU per row: measured in
+    the bulk benchmark), an executemany elsewhere."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), list(rows))
+        return
     from psycopg.types.json import Json
 
     with (
-        driver_connection.cursor() as cursor,
-        cursor.copy(f"COPY email_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy,
+        connection.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row([Json(row[c]) if c == "detail" else row[c] for c in _EVENT_COLUMNS])
+            copy.write_row([Json(row[c]) if c == json_column else row[c] for c in columns])
 
 
 def prepare(email_ids: Sequence[uuid.UUID]) -> Prepared:
@@ -329,8 +339,7 @@ def record(
         if outcome.verdict == "sent" and outcome.result
         for a in outcome.attempts
     ]
-    if attempts:
-        session.execute(insert(_ATTEMPTS), attempts)
+    _insert_rows(session, _ATTEMPTS, _ATTEMPT_COLUMNS, attempts)
     accepted = {c.email_id: (c, o) for c, o in outcomes if o.verdict == "sent" and o.result}
     held = _held(session, [c for c, _ in accepted.values()])
     now = utcnow()
@@ -348,8 +357,7 @@ def record(
             }
         )
         _sent_events(events, claim, outcome, now)
-    if changes:
-        session.execute(_mark_sent(now), changes)
+    _write_sent(session, changes, now)
     for claim, outcome in outcomes:
         if claim.email_id in accepted and claim.email_id in held:
             continue
@@ -385,6 +393,37 @@ def _held(session: Session, claims: Sequence[email_store.Claim]) -> set[uuid.UUI
         .with_for_update(of=Email)
     )
     return {row.id for row in rows if row.claim_token == tokens[row.id]}
+
+
+def _write_sent(session: Session, changes: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Move the accepted emails to `sent`: one UPDATE joined with arrays on PostgreSQL, where an
+    executemany pays the statement once per row (the rows are locked by `_held`, in id order,
+    so the order this UPDATE takes them in cannot deadlock); an executemany elsewhere."""
+    if not changes:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(_mark_sent(now), changes)
+        return
+    session.execute(
+        _MARK_SENT_ARRAYS,
+        {
+            "ids": [c["b_id"] for c in changes],
+            "providers": [c["b_provider"] for c in changes],
+            "message_ids": [c["b_message_id"] for c in changes],
+            "sent": EmailStatus.SENT.value,
+            "now": now,
+        },
+    )
+
+
+_MARK_SENT_ARRAYS = text(
+    "UPDATE emails SET status = :sent, provider = v.provider, "
+    "provider_message_id = v.message_id, claim_token = NULL, pinned_provider = NULL, "
+    "last_error = NULL, recorded_status = :sent, updated_at = :now "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:providers AS varchar[]), "
+    "CAST(:message_ids AS varchar[])) AS v(id, provider, message_id) "
+    "WHERE emails.id = v.id"
+)
 
 
 def _mark_sent(now: datetime) -> Any:

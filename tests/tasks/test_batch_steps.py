@@ -103,11 +103,18 @@ def test_record_writes_sent_and_recorded_under_the_claim(
         rows = session.scalars(select(Email).where(Email.id.in_(ids))).all()
         status = {r.id: r.status for r in rows}
         recorded = {r.id: r.recorded_status for r in rows}
+        sent = next(r for r in rows if r.id == ids[0])
         attempts = session.scalars(select(SendAttempt.email_id)).all()
+        first_attempt = session.scalars(
+            select(SendAttempt).where(SendAttempt.email_id == ids[0])
+        ).one()
     assert status[ids[0]] == EmailStatus.SENT and recorded[ids[0]] == "sent"
+    assert (sent.provider, sent.claim_token, sent.pinned_provider) == ("smtp", None, None)
+    assert (first_attempt.provider, first_attempt.outcome) == ("smtp", "accepted")
+    assert first_attempt.at.tzinfo is not None and first_attempt.duration_ms == 10.0
     assert event_types(sessions, ids[0]) == ["sending", "sent", "recipient_rejected", "recorded"]
     first = outcomes[0][1].result
-    assert first is not None
+    assert first is not None and sent.provider_message_id == first.message_id
     with sessions() as session:
         written = session.scalars(
             select(EmailEvent).where(EmailEvent.email_id == ids[0]).order_by(EmailEvent.id)
