@@ -38,8 +38,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds these processes have used, from /proc (0 for one that is gone).
+def cpu_seconds(pids: list[int], reaped_of: int | None = None) -> float:
+    """User + system CPU seconds these processes have used, from /proc (0 for one that is gone),
+    plus, for `reaped_of`, what its children that exited used (a prefork pool replaces its
+    processes every `worker_max_tasks_per_child` tasks, taking their CPU account with them).
 
     Figures of CPU per email hold on a shared machine where rates do not: the noise of other
     work lands in wall-clock time, not in our processes' CPU accounts.
@@ -51,7 +53,10 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        # utime, stime; then cutime, cstime: the children this process waited for.
         total += int(fields[11]) + int(fields[12])
+        if pid == reaped_of:
+            total += int(fields[13]) + int(fields[14])
     return total / ticks
 
 
@@ -211,11 +216,13 @@ class Stack:
         """CPU seconds used so far by the worker, the API, the sink and the database's backends
         (read before and after a scenario: the differences are what it cost)."""
         return {
-            "worker": cpu_seconds(self.group_pids("worker")),
-            "api": cpu_seconds(self.group_pids("api")),
-            "sink": cpu_seconds(self.group_pids("sink")),
-            "postgres": cpu_seconds(self.postgres_backends()),
-        }
+            name: cpu_seconds(self.group_pids(name), reaped_of=self._pid(name))
+            for name in ("worker", "api", "sink")
+        } | {"postgres": cpu_seconds(self.postgres_backends())}
+
+    def _pid(self, name: str) -> int | None:
+        proc = self.procs.get(name)
+        return proc.pid if proc else None
 
     def postgres_backends(self) -> list[int]:
         """The server processes of the connections to the benchmark's database."""
