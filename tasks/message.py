@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Column, Row, select
 from sqlalchemy.orm import Session
 
 from models import Email, EmailTag
@@ -19,12 +19,16 @@ StoredEmail = Email | Row[Any]
 
 _EMAILS = table_of(Email)
 _TAGS = table_of(EmailTag)
-MESSAGE_COLUMNS = tuple(
-    _EMAILS.c[name]
-    for name in (
-        "id", "from_addr", "to_addrs", "cc_addrs", "bcc_addrs", "reply_to", "subject", "html",
-        "text", "headers", "message_id", "attachment_manifest", "pinned_provider",
-    )
+
+
+def email_columns(*names: str) -> tuple[Column[Any], ...]:
+    """Columns of the emails table, for a step's Core read of just what it uses."""
+    return tuple(_EMAILS.c[name] for name in names)
+
+
+MESSAGE_COLUMNS = email_columns(
+    "id", "from_addr", "to_addrs", "cc_addrs", "bcc_addrs", "reply_to", "subject", "html",
+    "text", "headers", "message_id", "attachment_manifest", "pinned_provider",
 )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from storage import StorageError
 from tasks import email_store, runtime
 from tasks.app import celery_app
 from tasks.attachments import AttachmentsRefused, build_manifest
-from tasks.message import StoredEmail, build_outbound, load_message
+from tasks.message import StoredEmail, build_outbound, email_columns, load_message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -132,13 +132,10 @@ def render_step(eid: uuid.UUID) -> None:
 
 _EMAILS = table_of(Email)
 # What rendering reads: the content and what finishes it, not the addresses or the history.
-_RENDER_COLUMNS = tuple(
-    _EMAILS.c[name]
-    for name in (
-        "status", "send_at", "subject", "html", "text", "template_id", "variables", "lang",
-        "brand_styles", "brand_id", "custom_style", "signature_html", "signature_text",
-        "attachment_keys", "attachment_manifest",
-    )
+_RENDER_COLUMNS = email_columns(
+    "status", "send_at", "subject", "html", "text", "template_id", "variables", "lang",
+    "brand_styles", "brand_id", "custom_style", "signature_html", "signature_text",
+    "attachment_keys", "attachment_manifest",
 )  # fmt: skip
 
 
