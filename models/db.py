@@ -17,7 +17,9 @@ PING_IDLE_SECONDS = 1.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned for the backend in `url`: SQLite gets WAL and a busy timeout."""
+    """An engine tuned for the backend in `url`: SQLite gets WAL and a busy timeout; a server
+    database pings pooled connections idle for `PING_IDLE_SECONDS` (`pool_pre_ping=True` asks
+    for SQLAlchemy's ping at every checkout instead)."""
     if url.startswith("sqlite"):
         # Several processes (API, worker, beat) share one file in the embedded setup.
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)

@@ -168,7 +168,9 @@ def _insert_one(session: Session, rows: EmailRows) -> None:
     """One email's rows in one statement (PostgreSQL): a round-trip instead of four.
 
     The email, recipient and tag INSERTs are data-modifying CTEs of the events' INSERT; the
-    foreign keys are checked at the end of the statement, when every row is there.
+    foreign keys are checked at the end of the statement, when every row is there. Being a
+    text statement it applies no Python-side column defaults: `email_rows` gives every column
+    that has one (a test holds it to that), and every row of a table the same columns.
     """
     groups = [
         ("e", Email, [rows.email]),
@@ -176,6 +178,9 @@ def _insert_one(session: Session, rows: EmailRows) -> None:
         ("t", EmailTag, rows.tags),
         ("v", EmailEvent, rows.events),
     ]
+    for name, _, group in groups:
+        if any(row.keys() != group[0].keys() for row in group):
+            raise ValueError(f"rows of group {name!r} differ in their columns")
     shape = tuple((name, len(group), tuple(group[0]) if group else ()) for name, _, group in groups)
     params = {
         f"{name}{n}_{column}": value

@@ -23,10 +23,10 @@ from api import create_app
 from api.keys import create_key, find_key
 from mailroom.migrate import upgrade
 from models import ApiKey, Email, EmailRecipient, EmailTag, SenderSignature, Suppression, utcnow
-from models.db import make_engine, make_session_factory
+from models.db import make_engine, make_session_factory, table_of
 from models.email_event import EmailEvent
 from render import Rendered
-from tasks.records import create_email, create_emails
+from tasks.records import Lookups, create_email, create_emails, email_rows
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -220,3 +220,26 @@ def test_a_revoked_key_is_refused_on_its_next_request(
     assert refused.status_code == 401
     assert refused.get_json()["error"] == "unknown or revoked API key"
     assert client.post("/send", json={}, headers=headers).status_code == 401
+
+
+def test_email_rows_give_every_column_with_a_python_default(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The one-statement INSERT is text: it applies no Python-side column defaults, so the
+    rows must carry every column that has one (a server default is fine)."""
+    with sessions() as session:
+        rows = email_rows(
+            _request(to=["ann@example.com"]), RENDERED, Lookups(session, [_request()])
+        )
+    for model, group in (
+        (Email, [rows.email]),
+        (EmailRecipient, rows.recipients),
+        (EmailTag, rows.tags),
+        (EmailEvent, rows.events),
+    ):
+        table = table_of(model)
+        needed = {c.name for c in table.columns if c.default is not None and not c.primary_key}
+        needed |= {c.name for c in table.primary_key.columns if c.autoincrement is not True}
+        for row in group:
+            missing = {c for c in needed if c not in row and table.c[c].server_default is None}
+            assert not missing, f"{table.name} rows lack {missing}"
