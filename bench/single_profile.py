@@ -72,7 +72,7 @@ def _url() -> str:
 def reused_database() -> str:
     """The database of the last run, with its emails put back to `queued` as accepted."""
     with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{DATABASE}", autocommit=True) as conn:
-        conn.execute("DELETE FROM email_events WHERE type <> 'queued'")
+        conn.execute("DELETE FROM email_events WHERE type <> 'accepted'")
         conn.execute("DELETE FROM send_attempts")
         conn.execute(
             "UPDATE emails SET status = 'queued', attachment_manifest = NULL, send_tries = 0, "
