@@ -1,0 +1,77 @@
+"""Status callbacks' outbox: a status change writes one delivery row per interested endpoint,
+in the change's own transaction; `tasks.callbacks` publishes them once it commits."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from models import WebhookEndpoint, utcnow
+from store.tables import DELIVERIES, connection
+
+# session.info key of the delivery ids to publish after commit (read by tasks.callbacks).
+PENDING_KEY = "mailroom.callbacks"
+# Endpoints are read at most this often per process: a new one takes effect within a second.
+ENDPOINT_CACHE_SECONDS = 1.0
+
+_cache: tuple[float, list[tuple[uuid.UUID, frozenset[str]]]] | None = None
+_cache_lock = threading.Lock()
+
+
+def _endpoints(session: Session) -> list[tuple[uuid.UUID, frozenset[str]]]:
+    global _cache
+    with _cache_lock:
+        if _cache is not None and time.monotonic() - _cache[0] < ENDPOINT_CACHE_SECONDS:
+            return _cache[1]
+    rows = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.active)
+    ).all()
+    found = [(row.id, frozenset(row.events or ())) for row in rows]
+    with _cache_lock:
+        _cache = (time.monotonic(), found)
+    return found
+
+
+def forget_endpoints() -> None:
+    """Drop the cached endpoint list (after an endpoint is added or removed here)."""
+    global _cache
+    with _cache_lock:
+        _cache = None
+
+
+def queue_status_changes(session: Session, email_ids: Sequence[uuid.UUID], status: str) -> None:
+    """Write a delivery for each endpoint that wants `status`, for each email."""
+    endpoints = [eid for eid, events in _endpoints(session) if not events or status in events]
+    if not endpoints or not email_ids:
+        return
+    now = utcnow()
+    rows = []
+    for email_id in email_ids:
+        payload = {
+            "type": "email.status",
+            "emailId": str(email_id),
+            "status": status,
+            "at": now.isoformat(),
+            "detail": None,
+        }
+        for endpoint_id in endpoints:
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "endpoint_id": endpoint_id,
+                    "email_id": email_id,
+                    "event": status,
+                    "payload": payload,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "state": "pending",
+                    "attempts": 0,
+                }
+            )
+    connection(session).execute(insert(DELIVERIES), rows)
+    session.info.setdefault(PENDING_KEY, []).extend(row["id"] for row in rows)
