@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from api.email_records import create_email
 from api.errors import BadRequest, ServiceUnavailable
-from mailroom import metrics
 from models import Email, EmailStatus, utcnow
 from render import Rendered
-from tasks.email_store import forget_publish
-from tasks.pipeline import PublishError, enqueue
+from store.schedule import forget_publish
+from tasks.publish import PublishError, enqueue
 
 log = logging.getLogger(__name__)
 # Test hook for tests/chaos: exit the process on every Nth accepted email, right between the
@@ -61,7 +60,6 @@ def accept_email(
     session.commit()
     if _CRASH_EVERY and next(_ACCEPTED) % _CRASH_EVERY == 0:
         os._exit(1)
-    metrics.EMAILS.labels(email.status.value).inc()
     log.info("email accepted", extra={"email_id": str(email.id)})
     eta = None
     if email.status == EmailStatus.SCHEDULED and email.send_at is not None:

@@ -22,16 +22,15 @@ from api.addresses import AddressError, split_addresses
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
+from api.email_records import create_emails
 from api.errors import BadRequest, NotFound, ServiceUnavailable
 from api.schemas import Address, BaseSchema, Headers, envelope, no_line_breaks, success
 from api.storage_checks import check_attachments
 from mailroom.specs import TemplateLoader
 from models import EmailStatus
 from render import Rendered, RenderError, TemplateSpec, check_variables, render_inline
-from tasks.batch import publish_batches
-from tasks.email_store import forget_publish
-from tasks.pipeline import PublishError
-from tasks.records import create_emails
+from store.schedule import forget_publish
+from tasks.publish import PublishError, publish_batches
 
 bp = Blueprint("batch", __name__, description="Send one message to many recipients")
 MAX_RECIPIENTS = 1000

@@ -16,7 +16,7 @@ from api.db import db
 from api.errors import NotFound
 from api.schemas import BaseSchema, envelope, success
 from models import CallbackDelivery, EmailStatus, WebhookEndpoint
-from tasks.callbacks import forget_endpoints
+from store.outbox import forget_endpoints
 
 bp = Blueprint("callback_endpoints", __name__, description="Status callbacks to your URLs")
 

@@ -17,7 +17,7 @@ from api.errors import Conflict, NotFound
 from api.paging import newest_first, page
 from api.schemas import WRITTEN_AS_STRING, AddressList, BaseSchema, envelope, success
 from models import Email, EmailRecipient, EmailStatus, EmailTag
-from tasks.email_store import cancel_scheduled
+from store.schedule import cancel_scheduled
 
 bp = Blueprint("emails", __name__, description="Email status and history")
 
@@ -117,7 +117,7 @@ class EmailById(MethodView):
         email = session.get(Email, email_id)
         if email is None:
             raise NotFound(f"Email `{email_id}` not found")
-        if not cancel_scheduled(session, email_id):
+        if not cancel_scheduled(session, [email_id]):
             raise Conflict(
                 f"Email `{email_id}` is {email.status.value}: only a scheduled email "
                 "that has not started can be cancelled"

@@ -33,7 +33,7 @@ from providers.events import (
 )
 from providers.events.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from providers.events.sns import DEFAULT_HOSTS
-from tasks.delivery_status import apply_events
+from store.delivery import apply_events
 
 bp = Blueprint("provider_webhooks", __name__, description="Provider delivery webhooks")
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from api.db import db
 from api.errors import BadRequest, NotFound
 from api.schemas import BaseSchema, envelope, success
 from models import Suppression
-from tasks.suppressions import suppress
+from store.suppressions import suppress
 
 bp = Blueprint("suppressions", __name__, description="The suppression list")
 

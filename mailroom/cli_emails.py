@@ -75,8 +75,8 @@ def send(
     """Queue a test email as `POST /send` would; its id is printed alone on the last line."""
     from api.email_records import create_email
     from render import RenderError, render_inline
-    from tasks.email_store import forget_publish
-    from tasks.pipeline import PublishError, enqueue
+    from store.schedule import forget_publish
+    from tasks.publish import PublishError, enqueue
 
     if text is None and html is None:
         raise click.UsageError("give --text, --html or both")

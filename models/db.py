@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 PING_IDLE_SECONDS = 1.0
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> Engine:
     """An engine tuned for the backend in `url`: SQLite gets WAL and a busy timeout; a server
     database pings pooled connections idle for `PING_IDLE_SECONDS` (`pool_pre_ping=True` asks
-    for SQLAlchemy's ping at every checkout instead)."""
+    for SQLAlchemy's ping at every checkout instead).
+
+    SQLite transactions begin IMMEDIATE; `sqlite_immediate=False` keeps the driver's own
+    behaviour (reads outside any transaction), for an observer that must not hold the write
+    lock while it looks, such as a test reading what a request stored."""
     if url.startswith("sqlite"):
         # Several processes (API, worker, beat) share one file in the embedded setup.
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -32,6 +36,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        if sqlite_immediate:
+            _begin_immediate(engine)
         return engine
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
@@ -43,6 +49,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if not kwargs.get("pool_pre_ping"):
         ping_when_idle(engine, PING_IDLE_SECONDS)
     return engine
+
+
+def _begin_immediate(engine: Engine) -> None:
+    """SQLAlchemy's pysqlite recipe: SQLAlchemy, not the driver, begins transactions, and each
+    takes the write lock at once. Writers then queue (busy timeout) instead of failing to
+    upgrade a read lock midway, and what a transaction read stays as it was until it writes,
+    as under a PostgreSQL row lock: the store's locking path serves both databases."""
+
+    @event.listens_for(engine, "connect")
+    def _driver_begins_nothing(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def ping_when_idle(engine: Engine, idle_seconds: float) -> None:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from mailroom import metrics
 from models import (
-    Email,
     EmailRecipient,
     EmailStatus,
     EmailTag,

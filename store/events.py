@@ -29,7 +29,6 @@ class Event(NamedTuple):
     at: datetime | None = None
 
 
-
 def event_row(event: Event) -> dict[str, Any]:
     """The event as the columns of its row."""
     return {

@@ -16,7 +16,6 @@ import hmac
 import json
 import logging
 import random
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +28,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from models import CallbackDelivery, WebhookEndpoint, utcnow
+from store.outbox import PENDING_KEY
 from tasks import runtime
 from tasks.app import celery_app
 
@@ -38,12 +38,6 @@ SIGNATURE_HEADER = "X-Mailroom-Signature"
 TIMESTAMP_HEADER = "X-Mailroom-Timestamp"
 GIVE_UP_AFTER = timedelta(days=1)
 REQUEST_TIMEOUT_SECONDS = 10.0
-# Endpoints are read at most this often per process: a new one takes effect within a second.
-ENDPOINT_CACHE_SECONDS = 1.0
-_PENDING_KEY = "mailroom.callbacks"
-
-_cache: tuple[float, list[tuple[uuid.UUID, frozenset[str]]]] | None = None
-_cache_lock = threading.Lock()
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -52,65 +46,16 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + digest.hexdigest()
 
 
-def _endpoints(session: Session) -> list[tuple[uuid.UUID, frozenset[str]]]:
-    global _cache
-    with _cache_lock:
-        if _cache is not None and time.monotonic() - _cache[0] < ENDPOINT_CACHE_SECONDS:
-            return _cache[1]
-    rows = session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.active)
-    ).all()
-    found = [(row.id, frozenset(row.events or ())) for row in rows]
-    with _cache_lock:
-        _cache = (time.monotonic(), found)
-    return found
-
-
-def forget_endpoints() -> None:
-    """Drop the cached endpoint list (after an endpoint is added or removed here)."""
-    global _cache
-    with _cache_lock:
-        _cache = None
-
-
-def queue_status_change(
-    session: Session, email_id: uuid.UUID, status: str, detail: Any = None
-) -> None:
-    """Write a delivery for each endpoint that wants `status`; published after commit."""
-    endpoints = [eid for eid, events in _endpoints(session) if not events or status in events]
-    if not endpoints:
-        return
-    now = utcnow()
-    payload = {
-        "type": "email.status",
-        "emailId": str(email_id),
-        "status": status,
-        "at": now.isoformat(),
-        "detail": detail,
-    }
-    for endpoint_id in endpoints:
-        delivery = CallbackDelivery(
-            id=uuid.uuid4(),
-            endpoint_id=endpoint_id,
-            email_id=email_id,
-            event=status,
-            payload=payload,
-            next_attempt_at=now,
-        )
-        session.add(delivery)
-        session.info.setdefault(_PENDING_KEY, []).append(delivery.id)
-
-
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
-    ids = session.info.pop(_PENDING_KEY, None)
+    ids = session.info.pop(PENDING_KEY, None)
     if ids:
         publish(ids)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+    session.info.pop(PENDING_KEY, None)
 
 
 def publish(delivery_ids: Iterable[uuid.UUID]) -> None:

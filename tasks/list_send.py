@@ -16,15 +16,16 @@ from celery import Task
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from api.email_records import create_emails
 from mailroom.specs import TemplateLoader
 from models import Email, EmailStatus
 from render import Rendered, RenderError, render_inline
-from tasks import email_store, runtime
+from store.outcomes import fail as _fail
+from store.schedule import forget_publish
+from tasks import runtime
 from tasks.app import celery_app
-from tasks.batch import publish_batches
 from tasks.lists import iter_members
-from tasks.pipeline import PublishError
-from tasks.records import create_emails
+from tasks.publish import PublishError, publish_batches
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -93,7 +94,7 @@ def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) 
                 pending_ids.append(email_id)
             emails = create_emails(session, pending, email_ids=pending_ids)
             for email_id, failure in failures.items():
-                email_store.fail(session, email_id, failure)
+                _fail(session, {email_id: failure})
             new = [e.id for e in emails if e.status == EmailStatus.QUEUED and e.id not in failures]
             session.commit()
             written += len(ids) - len(existing)
@@ -101,7 +102,7 @@ def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) 
                 publish_batches(new)
             except PublishError as err:
                 # Due for the sweeper's next run instead of a lease from now.
-                email_store.forget_publish(session, err.unpublished)
+                forget_publish(session, err.unpublished)
                 session.commit()
                 log.warning(
                     "list %s: %d emails wait for the sweeper", list_id, len(err.unpublished)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from models import ListMember, RecipientList, utcnow
-from tasks.suppressions import suppressed_among
+from store.suppressions import suppressed_among
 
 BATCH_SIZE = 1000
 

@@ -1,19 +1,44 @@
-"""Publishing emails to the workers, and what happens when the broker does not take them.
+"""Publishing emails to the workers: the chain, spelled once, and batch tasks for bulk.
 
-The API, the CLI, list sends and the sweeper publish through `publish`: after a failure the
-unpublished emails are made due for the sweeper's next run, which publishes them once the
-broker is back, so a stored email is never stranded.
+Every caller (the API, the CLI, list sends, batches handing an email over, the sweeper)
+publishes through `publish`; after a broker failure the unconfirmed emails are made due for the
+sweeper's next run, which publishes them once the broker is back, so a stored email is never
+stranded.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+from kombu.exceptions import KombuError
 from sqlalchemy.orm import Session
 
-from tasks.pipeline import PublishError, enqueue
+from mailroom import logs
+from store.schedule import forget_publish
+from tasks.app import celery_app
+
+log = logging.getLogger(__name__)
+# An email's steps, in order; each task takes the email id only.
+CHAIN = ("mailroom.render", "mailroom.fetch_attachments", "mailroom.send", "mailroom.record_status")
+SEND_STEP = CHAIN.index("mailroom.send")
+# Emails per batch task message.
+CHUNK = 100
+
+
+class PublishError(Exception):
+    """The broker did not take the messages; the emails stay in the database for the sweeper.
+
+    `unpublished` are the emails whose messages the broker may not have: the one being
+    published when it failed and those after it. Those before it were confirmed.
+    """
+
+    def __init__(self, message: str, unpublished: Iterable[uuid.UUID | str]) -> None:
+        super().__init__(message)
+        self.unpublished = [uuid.UUID(str(eid)) for eid in unpublished]
 
 
 def publish(
@@ -24,7 +49,7 @@ def publish(
     correlation: Mapping[str, str | None] | None = None,
     eta: datetime | None = None,
 ) -> list[uuid.UUID]:
-    """Publish the emails (committed already): a chain each, or batch tasks when `bulk`.
+    """Publish the (committed) emails: a chain each, or batch tasks when `bulk`.
 
     The emails the broker did not confirm are returned, after being made due for the
     sweeper in `session` (committed here).
@@ -34,15 +59,75 @@ def publish(
         return []
     try:
         if bulk:
-            from tasks.batch import publish_batches
-
             publish_batches(ids, correlation)
         else:
             enqueue(ids, correlation, eta)
     except PublishError as err:
-        from tasks.email_store import forget_publish
-
         forget_publish(session, err.unpublished)
         session.commit()
         return err.unpublished
     return []
+
+
+def publish_chain(
+    email_id: uuid.UUID | str,
+    *,
+    from_step: int = 0,
+    producer: Any = None,
+    headers: Mapping[str, str] | None = None,
+    **options: Any,
+) -> None:
+    """Publish the email's chain from `from_step` on: the rest travels inside the first
+    task's message (Celery's protocol 2 `chain` option), one broker round-trip."""
+    eid = str(email_id)
+    first, *rest = CHAIN[from_step:]
+    tail = [
+        celery_app.signature(name, args=(eid,), immutable=True).set(headers=dict(headers or {}))
+        for name in reversed(rest)
+    ]
+    celery_app.send_task(
+        first, (eid,), chain=tail, producer=producer, headers=dict(headers or {}), **options
+    )
+
+
+def enqueue(
+    email_ids: Iterable[uuid.UUID | str],
+    correlation: Mapping[str, str | None] | None = None,
+    eta: datetime | None = None,
+) -> None:
+    """Publish one chain per email over one producer (confirmed by the broker on AMQP); each
+    message carries the email's correlation id for the logs. `PublishError` on failure."""
+    ids = [str(eid) for eid in email_ids]
+    done = 0
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for eid in ids:
+                cid = (correlation or {}).get(eid)
+                headers = {logs.CORRELATION_HEADER: cid} if cid else {}
+                publish_chain(eid, producer=producer, headers=headers, eta=eta)
+                done += 1
+    except (KombuError, OSError) as err:
+        log.warning("publish failed for %d of %d emails: %r", len(ids) - done, len(ids), err)
+        raise PublishError(str(err), ids[done:]) from err
+
+
+def publish_batches(
+    email_ids: Sequence[uuid.UUID | str], correlation: Mapping[str, str | None] | None = None
+) -> None:
+    """Publish the emails in chunks of CHUNK, one batch task message each."""
+    ids = [str(eid) for eid in email_ids]
+    first = next(iter((correlation or {}).values()), None)
+    headers = {logs.CORRELATION_HEADER: first} if first else {}
+    start = 0
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for start in range(0, len(ids), CHUNK):
+                celery_app.send_task(
+                    "mailroom.send_batch",
+                    (ids[start : start + CHUNK],),
+                    producer=producer,
+                    headers=headers,
+                )
+    except (KombuError, OSError) as err:
+        # The chunks before this one were confirmed: only the rest needs the sweeper.
+        raise PublishError(str(err), ids[start:]) from err

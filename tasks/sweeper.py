@@ -13,10 +13,11 @@ import uuid
 
 from sqlalchemy import select
 
-from models import Email
-from tasks import callbacks, email_store, runtime
+from store.schedule import mark_requeued, release_due_scheduled, stale_in_flight
+from store.tables import EMAILS
+from tasks import callbacks, runtime
 from tasks.app import celery_app
-from tasks.pipeline import PublishError, enqueue
+from tasks.publish import PublishError, publish
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,11 @@ def sweep(limit: int = 1000) -> int:
     """Re-publish stale in-flight emails and release due scheduled ones; how many."""
     rt = runtime.get()
     with runtime.transaction() as session:
-        stale = email_store.stale_in_flight(session, rt.lease, limit)
-        due: list[uuid.UUID] = [
-            eid for eid in stale if email_store.mark_requeued(session, eid, rt.lease)
-        ]
+        stale = stale_in_flight(session, rt.lease, limit)
+        due: list[uuid.UUID] = mark_requeued(session, stale, rt.lease)
         # Scheduled emails are released here rather than by a Celery eta: a countdown held in
         # a worker's memory is lost with the worker, a row in the database is not.
-        due += email_store.release_due_scheduled(session, limit)
+        due += release_due_scheduled(session, limit)
     with runtime.transaction() as session:
         lost_callbacks = callbacks.due_deliveries(session, rt.lease, limit)
     if lost_callbacks:
@@ -42,15 +41,12 @@ def sweep(limit: int = 1000) -> int:
         correlation = {
             str(eid): cid
             for eid, cid in session.execute(
-                select(Email.id, Email.correlation_id).where(Email.id.in_(due))
+                select(EMAILS.c.id, EMAILS.c.correlation_id).where(EMAILS.c.id.in_(due))
             )
         }
-    try:
-        enqueue(due, correlation)
-    except PublishError as err:
-        with runtime.transaction() as session:
-            email_store.forget_publish(session, err.unpublished)
-        raise
+        unpublished = publish(session, due, correlation=correlation)
+    if unpublished:
+        raise PublishError(f"{len(unpublished)} emails could not be published", unpublished)
     log.info("sweeper re-published %d emails", len(due))
     return len(due)
 

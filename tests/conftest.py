@@ -75,7 +75,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def db_session(app: Flask) -> Iterator[Session]:
     """A session on the app's database, for looking at what a request stored."""
-    factory = make_session_factory(make_engine(app.config["DATABASE_URL"]))
+    factory = make_session_factory(make_engine(app.config["DATABASE_URL"], sqlite_immediate=False))
     with factory() as session:
         yield session
 

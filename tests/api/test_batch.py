@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Email
-from tasks.batch import CHUNK, send_batch
+from tasks.batch import send_batch
+from tasks.publish import CHUNK
 from tests.conftest import Keys
 
 INLINE: dict[str, Any] = {

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api import create_app
 from models import Email
-from tasks.pipeline import PublishError
+from tasks.publish import PublishError
 from tests.conftest import Keys
 
 PATHS = ["/api/v1/email-service/send-email/", "/api/v1/email-service/send-mail/"]

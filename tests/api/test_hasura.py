@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.send import SendRequestSchema
 from models import Email
-from tasks.pipeline import PublishError
+from tasks.publish import PublishError
 from tests.conftest import Keys
 
 URL = "/hasura/actions"

@@ -226,7 +226,7 @@ def test_duplicate_publishes_send_each_email_once(stack: Stack, smtp_sink: SmtpS
     body = {"from": "a@example.com", "to": "b@example.com", "subject": "Once", "text": "x"}
     ids = [stack.send(body) for _ in range(20)]
     # Two more copies of every chain, as a broker redelivery or a sweeper race would publish.
-    stack.python(f"from tasks.pipeline import enqueue; enqueue({ids!r} * 2)")
+    stack.python(f"from tasks.publish import enqueue; enqueue({ids!r} * 2)")
     stack.wait_for(ids, done=recorded)
     time.sleep(1)  # let any straggling duplicate reach the sink before counting
     per_email = {eid: len(smtp_sink.by_header("X-Mailroom-Email-Id", eid)) for eid in ids}

@@ -9,17 +9,20 @@ provider sends twice changes nothing the second time.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Email, EmailEvent, EmailRecipient, EmailStatus
+from models import EmailRecipient, EmailStatus
 from providers.events.model import CONTRACT_STATUS, FINAL_TYPES, DeliveryEvent
-from tasks import email_store
-from tasks.suppressions import suppress
+from store.suppressions import suppress
+from store.tables import EMAILS, EVENTS, connection
+from store.transitions import transition
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,16 @@ def apply_events(session: Session, events: Iterable[DeliveryEvent]) -> Applied:
     """Record each event on its email; update statuses and the suppression list. No commit."""
     applied = Applied()
     for event in events:
-        email = session.scalars(
-            select(Email).where(
-                Email.provider_message_id == event.provider_message_id,
-                Email.provider == event.provider,
+        email = (
+            connection(session)
+            .execute(
+                select(EMAILS.c.id, EMAILS.c.status).where(
+                    EMAILS.c.provider_message_id == event.provider_message_id,
+                    EMAILS.c.provider == event.provider,
+                )
             )
-        ).first()
+            .first()
+        )
         if email is None:
             applied.unknown += 1
             continue
@@ -68,51 +75,45 @@ def apply_events(session: Session, events: Iterable[DeliveryEvent]) -> Applied:
                 or None,
                 email_id=email.id,
             )
-        new_status = _summary(session, email)
-        if new_status is not None and email_store.transition(
-            session,
-            email.id,
-            expected=[email.status],
-            values={"status": new_status},
+        new_status = _summary(session, email.id)
+        if new_status is not None and transition(
+            session, [email.id], expected=[EmailStatus(email.status)], to=new_status
         ):
             applied.status_changes += 1
-            session.refresh(email)
     return applied
 
 
-def _record(session: Session, email: Email, event: DeliveryEvent) -> bool:
+def _record(session: Session, email: Any, event: DeliveryEvent) -> bool:
     """Insert the event once; False when this provider event was already recorded."""
     event_id = f"{event.provider}:{event.event_id}" if event.event_id else None
     if event_id is not None:
-        exists = session.scalar(
-            select(EmailEvent.id).where(EmailEvent.provider_event_id == event_id)
-        )
+        exists = session.scalar(select(EVENTS.c.id).where(EVENTS.c.provider_event_id == event_id))
         if exists is not None:
             return False
-    row = EmailEvent(
-        email_id=email.id,
-        type=event.type,
-        at=event.at,
-        recipient=event.recipient,
-        provider=event.provider,
-        detail=dict(event.detail) or None,
-        provider_event_id=event_id,
-    )
+    row = {
+        "email_id": email.id,
+        "type": event.type,
+        "at": event.at,
+        "recipient": event.recipient,
+        "provider": event.provider,
+        "detail": dict(event.detail) or None,
+        "provider_event_id": event_id,
+    }
     try:
         with session.begin_nested():
-            session.add(row)
+            connection(session).execute(insert(EVENTS), row)
     except IntegrityError:  # a concurrent delivery of the same webhook got there first
         return False
     return True
 
 
-def _summary(session: Session, email: Email) -> EmailStatus | None:
+def _summary(session: Session, email_id: uuid.UUID) -> EmailStatus | None:
     """The status the recipients' final outcomes point to, or None for no change."""
     finals: dict[str, str] = {}
     rows = session.execute(
-        select(EmailEvent.recipient, EmailEvent.type)
-        .where(EmailEvent.email_id == email.id, EmailEvent.type.in_(list(FINAL_TYPES)))
-        .order_by(EmailEvent.id)
+        select(EVENTS.c.recipient, EVENTS.c.type)
+        .where(EVENTS.c.email_id == email_id, EVENTS.c.type.in_(list(FINAL_TYPES)))
+        .order_by(EVENTS.c.id)
     )
     rank = {"rejected": 0, "dropped": 0, "delivered": 1, "bounced": 2, "complained": 3}
     for recipient, type_ in rows:
@@ -125,7 +126,7 @@ def _summary(session: Session, email: Email) -> EmailStatus | None:
     if rank[best] == 0:
         # Refused by the provider: the email failed only if no recipient got it at all.
         recipients = session.scalars(
-            select(EmailRecipient.address).where(EmailRecipient.email_id == email.id)
+            select(EmailRecipient.address).where(EmailRecipient.email_id == email_id)
         )
         if set(recipients) <= set(finals):
             return EmailStatus.FAILED
