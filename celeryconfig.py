@@ -3,8 +3,13 @@
 Why these values (see docs/reliability.md):
 - acks_late + reject_on_worker_lost: a task is acknowledged only after it ran, so a killed
   worker's task is redelivered; every task is idempotent (it claims its row) so that is safe.
-- prefetch 1 and the prefork pool: the threads pool acknowledges late-acked AMQP messages late
-  in current releases, and a large prefetch strands messages on a dead worker.
+- prefetch 1 per pool slot: a large prefetch strands messages on a dead worker. Rendering runs
+  on prefork processes; sending, which waits on providers, on a threads pool whose size is the
+  sends in flight (`MAILROOM_SEND_CONCURRENCY`). Kombu 5.7's hub wakes its loop when a thread
+  acknowledges, so late acks from threads go out at once (the delay of celery/celery#6941).
+- lanes: transactional and bulk mail travel on separate queues, each split into its CPU part
+  (render, prepare) and its sending part, so a 10,000-recipient batch never queues a password
+  reset behind it; operators run the lanes on separate workers (docs/deployment.md).
 - publisher confirms on AMQP: `apply_async` returns only once the broker has the message.
 - results ignored: an email's status lives in our database, not in a result backend.
 """
@@ -49,24 +54,37 @@ worker_max_tasks_per_child = 10_000
 task_default_delivery_mode = "persistent"
 
 _queue_arguments = {"x-queue-type": "quorum"} if _settings.queue_type == "quorum" else None
-task_default_queue = _settings.queue_name
-task_default_exchange = _settings.queue_name
-task_default_routing_key = _settings.queue_name
-task_queues = (
-    _Queue(  # type: ignore[no-untyped-call]
-        _settings.queue_name,
-        # Quorum queues: Celery's native delayed delivery (countdown retries without holding
-        # the message in a worker) needs a topic exchange.
-        _Exchange(
-            _settings.queue_name,
-            type="topic" if _settings.queue_type == "quorum" else "direct",
-            durable=True,
-        ),  # type: ignore[no-untyped-call]
-        routing_key=_settings.queue_name,
-        durable=True,
-        queue_arguments=_queue_arguments,
-    ),
+_base = _settings.queue_name
+# The four lanes: (transactional | bulk) x (CPU work | sending).
+LANES = {
+    "transactional": _base,
+    "transactional.send": f"{_base}.send",
+    "bulk": f"{_base}.bulk",
+    "bulk.send": f"{_base}.bulk.send",
+}
+task_default_queue = _base
+task_default_exchange = _base
+task_default_routing_key = _base
+# Quorum queues: Celery's native delayed delivery (countdown retries without holding the
+# message in a worker) needs a topic exchange.
+_exchange = _Exchange(  # type: ignore[no-untyped-call]
+    _base, type="topic" if _settings.queue_type == "quorum" else "direct", durable=True
 )
+task_queues = tuple(
+    _Queue(  # type: ignore[no-untyped-call]
+        name, _exchange, routing_key=name, durable=True, queue_arguments=_queue_arguments
+    )
+    for name in LANES.values()
+)
+task_routes = {
+    "mailroom.render": {"queue": LANES["transactional"]},
+    "mailroom.fetch_attachments": {"queue": LANES["transactional.send"]},
+    "mailroom.send": {"queue": LANES["transactional.send"]},
+    "mailroom.record_status": {"queue": LANES["transactional.send"]},
+    "mailroom.send_batch": {"queue": LANES["bulk"]},
+    "mailroom.send_list": {"queue": LANES["bulk"]},
+    "mailroom.send_group": {"queue": LANES["bulk.send"]},
+}
 
 # A publish that cannot reach the broker gives up quickly: the API answers 503 and the sweeper
 # publishes the email later.

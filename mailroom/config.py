@@ -128,6 +128,12 @@ class Settings:
     sns_cert_hosts: tuple[str, ...] = ()
     sns_allow_http: bool = False
     sendgrid_webhook_public_key: str | None = None
+    # Sends one sending worker process keeps in flight (its thread pool, its SMTP connections,
+    # its HTTP pools): about target rate x provider latency, e.g. 500/s x 0.1 s = 50.
+    send_concurrency: int = 50
+    # How long a send claim is trusted before a redelivered task may take it over; None
+    # derives it from the configured providers' timeouts (what one failover walk can take).
+    claim_lease_seconds: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -192,4 +198,6 @@ def get_settings() -> Settings:
         sns_cert_hosts=_list("MAILROOM_SNS_CERT_HOSTS", ""),
         sns_allow_http=_bool("MAILROOM_SNS_ALLOW_HTTP", False),
         sendgrid_webhook_public_key=_str("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        send_concurrency=_int("MAILROOM_SEND_CONCURRENCY", 50),
+        claim_lease_seconds=_float("MAILROOM_CLAIM_LEASE_SECONDS", 0.0) or None,
     )

@@ -3,6 +3,8 @@
 | class               | meaning                                          | failover does           |
 |---------------------|--------------------------------------------------|-------------------------|
 | TransientError      | the provider did not take it; it may later       | next provider           |
+| ThrottledError      | our own rate limit for it is spent (no request   | next provider; if every |
+|                     | was made): a token comes in `retry_after` s      | one is, retry then      |
 | ConfigurationError  | credentials or settings are wrong                | next provider, and marks|
 |                     |                                                  | this one unhealthy      |
 | RejectedError       | the message or its recipients are refused for    | stop: the email fails   |
@@ -39,6 +41,15 @@ class ProviderError(Exception):
 
 class TransientError(ProviderError):
     """The provider did not accept the message now (down, throttled, 4xx/5xx of its own)."""
+
+
+class ThrottledError(TransientError):
+    """The provider's configured rate is spent: nothing was sent, a slot frees in `retry_after`
+    seconds. Not a failure of the provider: the circuit breaker does not count it."""
+
+    def __init__(self, message: str, *, provider: str, retry_after: float) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(ProviderError):

@@ -20,14 +20,16 @@ from providers.errors import (
     ConfigurationError,
     ProviderError,
     RejectedError,
+    ThrottledError,
     TransientError,
 )
 from providers.health import ProviderHealth
 from providers.registry import UnknownProviderError
 
-Verdict = Literal["sent", "rejected", "ambiguous", "exhausted"]
+Verdict = Literal["sent", "rejected", "ambiguous", "exhausted", "throttled"]
 
 _KINDS: tuple[tuple[type[ProviderError], str], ...] = (
+    (ThrottledError, "throttled"),
     (TransientError, "transient"),
     (ConfigurationError, "configuration"),
     (RejectedError, "rejected"),
@@ -56,6 +58,8 @@ class FailoverOutcome:
     verdict: Verdict
     ambiguous_provider: str | None
     error: str | None
+    # With verdict "throttled" (every provider tried was over its rate): when to try again.
+    retry_after: float | None = None
 
 
 class FailoverSender:
@@ -82,6 +86,7 @@ class FailoverSender:
     def send(self, message: OutboundEmail, only: str | None = None) -> FailoverOutcome:
         """Walk the providers (or just `only`); exceptions that are not ProviderErrors propagate."""
         attempts: list[Attempt] = []
+        waits: list[float] = []
         for provider in self._candidates(only):
             attempt, answer = self._try(provider, message)
             attempts.append(attempt)
@@ -94,10 +99,21 @@ class FailoverSender:
                 # A provider that stops answering is failing, even if this message is pinned.
                 self.health.record_failure(provider.name, answer.describe())
                 return _outcome(attempts, "ambiguous", error=attempt.error, ambiguous=provider.name)
-            if attempt.kind == "configuration":
+            if isinstance(answer, ThrottledError):
+                waits.append(answer.retry_after)  # our own limit: the provider is fine
+            elif attempt.kind == "configuration":
                 self.health.mark_unhealthy(provider.name, answer.describe())
             else:
                 self.health.record_failure(provider.name, answer.describe())
+        if waits and len(waits) == len(attempts):
+            return FailoverOutcome(
+                result=None,
+                attempts=tuple(attempts),
+                verdict="throttled",
+                ambiguous_provider=None,
+                error="every provider is over its configured rate",
+                retry_after=min(waits),
+            )
         summary = "; ".join(f"{a.provider}: {a.error}" for a in attempts)
         return _outcome(
             attempts, "exhausted", error=f"no provider accepted the message ({summary})"

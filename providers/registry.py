@@ -12,6 +12,7 @@ from pathlib import Path
 
 from providers.base import Provider
 from providers.outbox import OutboxProvider
+from providers.pool import PooledProvider
 from providers.sendgrid import DEFAULT_HOST as SENDGRID_DEFAULT_HOST
 from providers.sendgrid import SendGridProvider
 from providers.ses import SesProvider
@@ -43,6 +44,9 @@ class ProviderSettings:
     sendgrid_api_key: str | None = field(default=None, repr=False)
     sendgrid_host: str = SENDGRID_DEFAULT_HOST
     sendgrid_timeout: float = 30.0
+    # Sends one process runs at once: providers whose connection carries one send at a time
+    # (SMTP) keep this many connections, the others size their HTTP pools to it.
+    concurrency: int = 1
 
 
 ProviderFactory = Callable[[ProviderSettings], Provider]
@@ -64,15 +68,20 @@ def _outbox(settings: ProviderSettings) -> Provider:
 
 
 def _smtp(settings: ProviderSettings) -> Provider:
-    return SmtpProvider(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-        ssl=settings.smtp_ssl,
-        timeout=settings.smtp_timeout,
-    )
+    def connection() -> Provider:
+        return SmtpProvider(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            ssl=settings.smtp_ssl,
+            timeout=settings.smtp_timeout,
+        )
+
+    if settings.concurrency == 1:
+        return connection()
+    return PooledProvider(connection, settings.concurrency)
 
 
 def _ses(settings: ProviderSettings) -> Provider:
@@ -84,6 +93,7 @@ def _ses(settings: ProviderSettings) -> Provider:
         endpoint_url=settings.ses_endpoint_url,
         connect_timeout=settings.ses_connect_timeout,
         read_timeout=settings.ses_read_timeout,
+        max_connections=max(10, settings.concurrency),
     )
 
 

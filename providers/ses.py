@@ -107,6 +107,7 @@ class SesProvider(Provider):
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_connections: int = 10,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("SES timeouts must be positive: a send must never block forever")
@@ -122,6 +123,9 @@ class SesProvider(Provider):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_message_bytes = max_message_bytes
+        # The client is shared by every sending thread (boto3 clients are thread-safe); its
+        # HTTP pool keeps this many keep-alive connections.
+        self.max_connections = max_connections
         self._client: SESV2Client | None = None
         self._lock = threading.Lock()
 
@@ -176,6 +180,7 @@ class SesProvider(Provider):
             # One attempt in all: botocore would otherwise retry read timeouts, and a retry of
             # a request SES may already have accepted is a duplicate email.
             retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=self.max_connections,
         )
         # A session of our own: boto3's default session is shared and not thread-safe to use
         # while clients are being created elsewhere.

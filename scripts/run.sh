@@ -35,8 +35,15 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 API_BIND="$API_HOST:$API_PORT" "$BIN/gunicorn" -c python:mailroom.gunicorn_conf \
   mailroom.wsgi:app >"$MAILROOM_VAR_DIR/log/api.log" 2>&1 &
 pids+=($!)
+QUEUE=${MAILROOM_QUEUE:-mailroom}
+# Rendering on prefork processes, sending on a threads pool (many sends in flight).
 "$BIN/celery" -A tasks.app worker --pool prefork --concurrency "${WORKER_CONCURRENCY:-2}" \
+  -Q "$QUEUE,$QUEUE.bulk" --hostname "worker@%h" \
   --loglevel INFO >"$MAILROOM_VAR_DIR/log/worker.log" 2>&1 &
+pids+=($!)
+"$BIN/celery" -A tasks.app worker --pool threads --concurrency "${MAILROOM_SEND_CONCURRENCY:-50}" \
+  -Q "$QUEUE.send,$QUEUE.bulk.send" --hostname "sender@%h" \
+  --loglevel INFO >"$MAILROOM_VAR_DIR/log/sender.log" 2>&1 &
 pids+=($!)
 "$BIN/celery" -A tasks.app beat --loglevel INFO \
   --schedule "$MAILROOM_VAR_DIR/celerybeat-schedule" >"$MAILROOM_VAR_DIR/log/beat.log" 2>&1 &

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from models import EmailStatus, EventType, utcnow
@@ -35,8 +35,9 @@ def claim(
     session: Session, email_ids: Sequence[uuid.UUID], lease: timedelta, *, first_try: bool = False
 ) -> list[Claim]:
     """Claim every email of `email_ids` that is ready to send: `rendered` with its attachments
-    described, or `sending` under a claim whose lease ran out. With `first_try`, only emails
-    never tried (a batch leaves the others to their own retry chains). In id order."""
+    described, or `sending` under a claim whose lease ran out. With `first_try`, a rendered
+    email only if it was never tried (a batch leaves the others to their own retry chains).
+    In id order."""
     now = utcnow()
     token = uuid.uuid4()
     values = {"claim_token": token, "claimed_at": now, "enqueued_at": now}
@@ -56,8 +57,8 @@ def claim(
     )
     claims = [Claim(row[0], token, row[1], reclaimed=False) for row in fresh]
     rest = [eid for eid in ids if eid not in {c.email_id for c in claims}]
-    if rest and not first_try:
-        claims += _reclaim(session, rest, now - lease, values, ready)
+    if rest:
+        claims += _reclaim(session, rest, now - lease, values, ready[:1])
     add_events(
         session,
         [
@@ -110,14 +111,18 @@ def release(
     retry_at: datetime,
     reason: str | None = None,
     pinned_provider: str | None = None,
+    refund_try: bool = False,
 ) -> list[uuid.UUID]:
     """Give the claims back so a later try can take them; the sweeper waits until `retry_at`.
+    With `refund_try`, the try the claim counted was not made (throttled) and does not count.
     The emails released (a claim taken over meanwhile is not ours to give back)."""
     values: dict[str, object] = {
         "claim_token": None,
         "enqueued_at": retry_at,
         "last_error": reason,
     }
+    if refund_try:
+        values["send_tries"] = EMAILS.c.send_tries - 1
     if pinned_provider is not None:
         values["pinned_provider"] = pinned_provider
     rows = transition(
@@ -129,3 +134,35 @@ def release(
         where=[EMAILS.c.claim_token.in_({c.token for c in claims})],
     )
     return [row[0] for row in rows]
+
+
+def held_elsewhere(
+    session: Session, email_ids: Sequence[uuid.UUID], lease: timedelta
+) -> dict[uuid.UUID, float]:
+    """Emails of `email_ids` sending under a claim still within its lease: the seconds until
+    each lease runs out (when a redelivered task may take the claim over)."""
+    now = utcnow()
+    rows = session.execute(
+        select(EMAILS.c.id, EMAILS.c.claimed_at).where(
+            EMAILS.c.id.in_(list(email_ids)),
+            EMAILS.c.status == EmailStatus.SENDING,
+            EMAILS.c.claimed_at >= now - lease,
+        )
+    )
+    return {row.id: max(0.0, (row.claimed_at + lease - now).total_seconds()) for row in rows}
+
+
+def renew(session: Session, claims: Sequence[Claim]) -> None:
+    """Restart the lease of claims still held: a group whose sends run long keeps its claims
+    on the emails it has not sent yet."""
+    if not claims:
+        return
+    session.execute(
+        update(EMAILS)
+        .where(
+            EMAILS.c.id.in_([c.email_id for c in claims]),
+            EMAILS.c.status == EmailStatus.SENDING,
+            EMAILS.c.claim_token.in_({c.token for c in claims}),
+        )
+        .values(claimed_at=utcnow())
+    )

@@ -34,9 +34,11 @@ def record_outcomes(
     settings: Any,
     *,
     record: bool = False,
-) -> dict[uuid.UUID, float]:
-    """Write the attempts and the verdicts; the countdown to a retry of each email that
-    needs one. With `record`, final emails get their outcome record in the same statements."""
+) -> tuple[dict[uuid.UUID, float], dict[uuid.UUID, float]]:
+    """Write the attempts and the verdicts. Returns the countdown to a retry of each email
+    that needs one, and of each that was throttled (the try was not made, so it does not
+    count against the email's budget). With `record`, final emails get their outcome record
+    in the same statements."""
     record_attempts(session, [(c.email_id, a) for c, o in outcomes for a in o.attempts])
     mark_sent(
         session,
@@ -49,12 +51,19 @@ def record_outcomes(
     )
     failures: dict[uuid.UUID, str] = {}
     retries: dict[uuid.UUID, float] = {}
+    throttled: dict[uuid.UUID, float] = {}
     events: list[Event] = []
     for claim, outcome in outcomes:
         if outcome.verdict == "sent" and outcome.result is not None:
             continue
         reason = outcome.error or "every provider failed"
-        if outcome.verdict == "rejected":
+        if outcome.verdict == "throttled":
+            # Spread the waiting emails over the next second so they do not return together.
+            countdown = (outcome.retry_after or 0.0) + random.uniform(0.0, 1.0)
+            retry_at = utcnow() + timedelta(seconds=countdown)
+            release(session, [claim], retry_at=retry_at, reason=reason, refund_try=True)
+            throttled[claim.email_id] = countdown
+        elif outcome.verdict == "rejected":
             failures[claim.email_id] = reason
         elif claim.tries > settings.send_max_retries:
             failures[claim.email_id] = f"gave up after {claim.tries} tries: {reason}"
@@ -77,4 +86,4 @@ def record_outcomes(
             )
     fail(session, failures, record=record)
     add_events(session, events)
-    return retries
+    return retries, throttled

@@ -24,6 +24,7 @@ from store.stored import load
 from tasks import runtime
 from tasks.app import celery_app
 from tasks.prepare import describe_emails, render_emails
+from tasks.publish import SEND_STEP, publish_chain
 from tasks.sending import send_group
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ def send(self: Task, email_id: str) -> None:
     """Claim the email, walk the providers in order, record every attempt and the outcome."""
     countdown = send_step(uuid.UUID(email_id))
     if countdown is not None:
+        # A retry after backoff, or the wait for another worker's claim to expire (it may
+        # have died holding it; then this task takes the claim over).
         # The budget is MAILROOM_SEND_MAX_RETRIES, counted in the row (claim.tries) so it
         # survives sweeps; Celery's own count must not stop it first (None would mean the
         # task's default of 4, not "unlimited").
@@ -125,6 +128,12 @@ def send_step(eid: uuid.UUID) -> float | None:
     result = send_group([eid])
     if eid in result.unsent:
         raise result.unsent[eid]  # nothing reached a provider: the task's retry takes it again
+    if eid in result.throttled:
+        # Not a try: a fresh message after the wait, so Celery's retry count is not spent.
+        publish_chain(eid, from_step=SEND_STEP, countdown=result.throttled[eid])
+        return None
+    if eid in result.waiting:
+        return result.waiting[eid] + 1.0
     return result.retries.get(eid)
 
 

@@ -18,6 +18,7 @@ from kombu.exceptions import KombuError
 from sqlalchemy.orm import Session
 
 from mailroom import logs
+from mailroom.config import get_settings
 from store.schedule import forget_publish
 from tasks.app import celery_app
 
@@ -25,8 +26,13 @@ log = logging.getLogger(__name__)
 # An email's steps, in order; each task takes the email id only.
 CHAIN = ("mailroom.render", "mailroom.fetch_attachments", "mailroom.send", "mailroom.record_status")
 SEND_STEP = CHAIN.index("mailroom.send")
-# Emails per batch task message.
+# Emails per batch task message (prepared together), and per group (sent and recorded
+# together: bounds what a worker killed mid-group may send twice).
 CHUNK = 100
+GROUP = 10
+_QUEUE = get_settings().queue_name
+# The bulk sending lane, for a bulk email's own retries (see celeryconfig.LANES).
+BULK_SEND = f"{_QUEUE}.bulk.send"
 
 
 class PublishError(Exception):
@@ -46,10 +52,12 @@ def publish(
     email_ids: Iterable[uuid.UUID],
     *,
     bulk: bool = False,
+    groups: bool = False,
     correlation: Mapping[str, str | None] | None = None,
     eta: datetime | None = None,
 ) -> list[uuid.UUID]:
-    """Publish the (committed) emails: a chain each, or batch tasks when `bulk`.
+    """Publish the (committed) emails: a chain each, batch tasks when `bulk`, or send_group
+    tasks of prepared emails with `groups`.
 
     The emails the broker did not confirm are returned, after being made due for the
     sweeper in `session` (committed here).
@@ -60,6 +68,8 @@ def publish(
     try:
         if bulk:
             publish_batches(ids, correlation)
+        elif groups:
+            _publish_chunks("mailroom.send_group", ids, GROUP, {})
         else:
             enqueue(ids, correlation, eta)
     except PublishError as err:
@@ -115,19 +125,23 @@ def publish_batches(
     email_ids: Sequence[uuid.UUID | str], correlation: Mapping[str, str | None] | None = None
 ) -> None:
     """Publish the emails in chunks of CHUNK, one batch task message each."""
-    ids = [str(eid) for eid in email_ids]
     first = next(iter((correlation or {}).values()), None)
     headers = {logs.CORRELATION_HEADER: first} if first else {}
+    _publish_chunks("mailroom.send_batch", email_ids, CHUNK, headers)
+
+
+def _publish_chunks(
+    task: str, email_ids: Sequence[uuid.UUID | str], size: int, headers: dict[str, str]
+) -> None:
+    """Publish `task` once per chunk of `size` emails; `PublishError` names the chunks from
+    the one that failed on (those before it were confirmed)."""
+    ids = [str(eid) for eid in email_ids]
     start = 0
     try:
         with celery_app.producer_or_acquire() as producer:
-            for start in range(0, len(ids), CHUNK):
+            for start in range(0, len(ids), size):
                 celery_app.send_task(
-                    "mailroom.send_batch",
-                    (ids[start : start + CHUNK],),
-                    producer=producer,
-                    headers=headers,
+                    task, (ids[start : start + size],), producer=producer, headers=headers
                 )
     except (KombuError, OSError) as err:
-        # The chunks before this one were confirmed: only the rest needs the sweeper.
         raise PublishError(str(err), ids[start:]) from err

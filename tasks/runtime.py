@@ -6,6 +6,7 @@ Built on first use and thrown away after a fork, so each pool process owns its c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,11 +36,35 @@ class Runtime:
 
     @property
     def lease(self) -> timedelta:
-        """How long a claim or a publish is trusted before the sweeper steps in."""
+        """How long a publish is trusted before the sweeper steps in."""
         return timedelta(seconds=self.settings.sweep_lease_seconds)
 
+    @property
+    def claim_lease(self) -> timedelta:
+        """How long a send claim is trusted: what one failover walk can take, and a margin.
 
+        Past it a redelivered task takes the claim over, so an email a killed worker held
+        is sent again within about this long rather than the sweeper's lease.
+        """
+        if self.settings.claim_lease_seconds:
+            return timedelta(seconds=self.settings.claim_lease_seconds)
+        walk = sum(_send_timeout(self.settings, name) for name in self.settings.email_providers)
+        return timedelta(seconds=walk + CLAIM_MARGIN_SECONDS)
+
+
+# Added to the providers' timeouts in a claim's lease: recording the outcome, a slow commit.
+CLAIM_MARGIN_SECONDS = 15.0
 _runtime: Runtime | None = None
+_building = threading.Lock()
+
+
+def _send_timeout(settings: Settings, provider: str) -> float:
+    """The longest one attempt on `provider` can take before it gives up."""
+    return {
+        "smtp": settings.smtp.timeout,
+        "ses": settings.ses.connect_timeout + settings.ses.read_timeout,
+        "sendgrid": settings.sendgrid.timeout,
+    }.get(provider, 0.0)
 
 
 def provider_settings(settings: Settings) -> ProviderSettings:
@@ -61,39 +86,56 @@ def provider_settings(settings: Settings) -> ProviderSettings:
         sendgrid_api_key=settings.sendgrid.api_key,
         sendgrid_host=settings.sendgrid.host,
         sendgrid_timeout=settings.sendgrid.timeout,
+        concurrency=settings.send_concurrency,
     )
 
 
 def get() -> Runtime:
-    """This process's runtime, built on first use."""
-    global _runtime
+    """This process's runtime, built on first use (by one thread: a sending worker runs tasks
+    on many)."""
     if _runtime is None:
-        settings = get_settings()
-        engine = make_engine(settings.database_url)
-        providers = throttle(
-            build_providers(settings.email_providers, provider_settings(settings)),
-            engine,
-            parse_rates(settings.provider_rates),
-        )
-        _runtime = Runtime(
-            settings=settings,
-            engine=engine,
-            sessions=make_session_factory(engine),
-            sender=FailoverSender(
-                providers,
-                DatabaseHealth(
-                    engine,
-                    cooldown_seconds=settings.provider_cooldown_seconds,
-                    failure_threshold=settings.circuit_failure_threshold,
-                ),
-            ),
-            storage=build_storage(
-                settings.storage_backend,
-                local_root=settings.storage_local_root,
-                gcs_project=settings.gcs_project,
-            ),
-        )
+        with _building:
+            if _runtime is None:
+                _build()
+    assert _runtime is not None
     return _runtime
+
+
+def _build() -> None:
+    global _runtime
+    settings = get_settings()
+    # Connections open lazily up to the pool's size: a prefork process, one task at a
+    # time, uses one or two; a sending process's threads share a few, since a send holds
+    # one only while it reads or records, never while a provider answers.
+    engine = make_engine(
+        settings.database_url,
+        pool_size=min(10, settings.send_concurrency),
+        max_overflow=max(10, settings.send_concurrency // 2),
+        pool_timeout=30,
+    )
+    providers = throttle(
+        build_providers(settings.email_providers, provider_settings(settings)),
+        engine,
+        parse_rates(settings.provider_rates),
+    )
+    _runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        sender=FailoverSender(
+            providers,
+            DatabaseHealth(
+                engine,
+                cooldown_seconds=settings.provider_cooldown_seconds,
+                failure_threshold=settings.circuit_failure_threshold,
+            ),
+        ),
+        storage=build_storage(
+            settings.storage_backend,
+            local_root=settings.storage_local_root,
+            gcs_project=settings.gcs_project,
+        ),
+    )
 
 
 def reset() -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mailroom import metrics
 from models import EventType, utcnow
 from providers.failover import FailoverOutcome
-from store.claims import Claim, claim, release
+from store.claims import Claim, claim, held_elsewhere, release, renew
 from store.events import Event, add_events
 from store.stored import StoredEmail, load
 from tasks import runtime
@@ -43,6 +43,11 @@ class GroupResult:
     # Emails whose message could not be built or sent (not a provider's answer), and why;
     # their claims were given back for their own retry.
     unsent: dict[uuid.UUID, BaseException] = field(default_factory=dict)
+    # Emails over their providers' rates: the seconds until a token comes (not a try).
+    throttled: dict[uuid.UUID, float] = field(default_factory=dict)
+    # Emails another worker holds a live claim on: the seconds until its lease runs out,
+    # when a task may take the claim over (that worker may have died).
+    waiting: dict[uuid.UUID, float] = field(default_factory=dict)
     # How many emails this call claimed.
     claimed: int = 0
 
@@ -60,17 +65,26 @@ def send_group(
     it instead of being read again. With `record`, final emails get their outcome record at once.
     """
     rt = runtime.get()
+    lease = rt.claim_lease
     result = GroupResult()
     with runtime.transaction() as session:
-        claims = claim(session, email_ids, rt.lease, first_try=first_try)
+        claims = claim(session, email_ids, lease, first_try=first_try)
+        claimed = {c.email_id for c in claims}
+        result.waiting = held_elsewhere(session, [e for e in email_ids if e not in claimed], lease)
         missing = [c.email_id for c in claims if known is None or c.email_id not in known]
         emails = {**(known or {}), **{e.id: e for e in load(session, missing)}}
     result.claimed = len(claims)
     outcomes: list[tuple[Claim, FailoverOutcome]] = []
     events: list[Event] = []
+    renewed = time.monotonic()
     try:
         configured = {p.name for p in rt.sender.providers}
-        for c in claims:
+        for n, c in enumerate(claims):
+            if time.monotonic() - renewed > lease.total_seconds() / 3:
+                # Slow sends: keep the claims on the rest of the group alive.
+                with runtime.transaction() as session:
+                    renew(session, claims[n:])
+                renewed = time.monotonic()
             email = emails[c.email_id]
             try:
                 message = build_outbound(email, rt.storage)
@@ -90,7 +104,7 @@ def send_group(
         done = {c.email_id for c, _ in outcomes}
         given_back = [c for c in claims if c.email_id not in done]
 
-        def write(session: Session) -> dict[uuid.UUID, float]:
+        def write(session: Session) -> tuple[dict[uuid.UUID, float], dict[uuid.UUID, float]]:
             add_events(session, events)
             for c in given_back:
                 error = result.unsent.get(c.email_id)
@@ -98,7 +112,7 @@ def send_group(
                 release(session, [c], retry_at=utcnow(), reason=reason)
             return record_outcomes(session, outcomes, rt.settings, record=record)
 
-        result.retries = with_db_retries(write)
+        result.retries, result.throttled = with_db_retries(write)
         for c, outcome in outcomes:
             metrics.record_attempts(outcome.attempts)
             _log(c, outcome)

@@ -2,8 +2,9 @@
 
 One conditional UPDATE refills the bucket for the time elapsed and takes a token only if one
 is there, so concurrent workers on any machine cannot overdraw it (a row lock on PostgreSQL,
-the write lock on SQLite). A worker that finds the bucket empty sleeps for the time the next
-token needs, then tries again.
+the write lock on SQLite). A send that finds the bucket empty is not made and does not wait:
+it raises `ThrottledError` with the time the next token needs, so the email is retried then
+and no sending slot or connection is held meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.rate_bucket import RateBucket
 from providers.base import OutboundEmail, Provider, SendResult
+from providers.errors import ThrottledError
 
 
 def parse_rates(raw: str) -> dict[str, float]:
@@ -99,8 +101,14 @@ class ThrottledProvider(Provider):
         self.name = inner.name
 
     def send(self, message: OutboundEmail) -> SendResult:
-        """Wait for the provider's rate, then send."""
-        self.bucket.acquire()
+        """Take a token and send, or say when the next token comes."""
+        wait = self.bucket.try_acquire()
+        if wait > 0:
+            raise ThrottledError(
+                f"over the configured rate of {self.bucket.rate:g}/s",
+                provider=self.name,
+                retry_after=wait,
+            )
         return self.inner.send(message)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -52,6 +53,16 @@ class _Handler:
         if self.sink.mode == "shutdown":
             return "421 4.3.2 service shutting down"
         with self.sink.lock:
+            self.sink.in_flight += 1
+            self.sink.most_in_flight = max(self.sink.most_in_flight, self.sink.in_flight)
+        try:
+            if self.sink.latency:
+                # A remote provider's answer time, without blocking the other sessions.
+                await asyncio.sleep(self.sink.latency)
+        finally:
+            with self.sink.lock:
+                self.sink.in_flight -= 1
+        with self.sink.lock:
             self.sink.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
             )
@@ -61,8 +72,13 @@ class _Handler:
 class SmtpSink:
     """`mode`: "accept" (default), "tempfail-rcpt" (451 on RCPT) or "shutdown" (421 after DATA)."""
 
-    def __init__(self, mode: str = "accept") -> None:
+    def __init__(self, mode: str = "accept", latency: float = 0.0) -> None:
         self.mode = mode
+        # Seconds each message waits before its answer, as a remote provider's would.
+        self.latency = latency
+        self.in_flight = 0
+        # The most messages the sink held unanswered at once: the sender's concurrency.
+        self.most_in_flight = 0
         self.reject: set[str] = set()
         self.received: list[Received] = []
         self.lock = threading.Lock()

@@ -119,9 +119,19 @@ class Stack:
         return self.api_url
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 2, env: dict[str, str] | None = None
+        self,
+        name: str = "worker",
+        concurrency: int = 2,
+        env: dict[str, str] | None = None,
+        *,
+        pool: str = "prefork",
+        lanes: tuple[str, ...] = (),
     ) -> None:
-        """A Celery worker with the prefork pool; returns once it is ready for tasks."""
+        """A Celery worker (prefork by default) on every lane, or on `lanes` (suffixes of the
+        queue name: "" for transactional rendering, ".send", ".bulk", ".bulk.send"); returns
+        once it is ready for tasks."""
+        queue = self.env.get("MAILROOM_QUEUE", "mailroom")
+        only = ["-Q", ",".join(queue + lane for lane in lanes)] if lanes else []
         self._spawn(
             name,
             [
@@ -129,8 +139,9 @@ class Stack:
                 "-A",
                 "tasks.app",
                 "worker",
+                *only,
                 "--pool",
-                "prefork",
+                pool,
                 "--concurrency",
                 str(concurrency),
                 "--loglevel",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from kombu.exceptions import OperationalError
 
-from tasks import pipeline
-from tasks.batch import CHUNK, publish_batches, send_batch
+from tasks.app import celery_app
+from tasks.publish import CHUNK, PublishError, enqueue, publish_batches
 
 
 def fail_on_call(n: int, publish: Any) -> Any:
@@ -28,17 +28,15 @@ def fail_on_call(n: int, publish: Any) -> Any:
 
 def test_enqueue_names_the_emails_from_the_failed_one_on(monkeypatch: pytest.MonkeyPatch) -> None:
     ids = [uuid.uuid4() for _ in range(5)]
-    monkeypatch.setattr(
-        pipeline.render, "apply_async", fail_on_call(3, pipeline.render.apply_async)
-    )
-    with pytest.raises(pipeline.PublishError) as raised:
-        pipeline.enqueue(ids)
+    monkeypatch.setattr(celery_app, "send_task", fail_on_call(3, celery_app.send_task))
+    with pytest.raises(PublishError) as raised:
+        enqueue(ids)
     assert raised.value.unpublished == ids[2:]
 
 
 def test_batches_name_the_chunks_from_the_failed_one_on(monkeypatch: pytest.MonkeyPatch) -> None:
     ids = [uuid.uuid4() for _ in range(3 * CHUNK)]
-    monkeypatch.setattr(send_batch, "apply_async", fail_on_call(2, send_batch.apply_async))
-    with pytest.raises(pipeline.PublishError) as raised:
+    monkeypatch.setattr(celery_app, "send_task", fail_on_call(2, celery_app.send_task))
+    with pytest.raises(PublishError) as raised:
         publish_batches(ids)
     assert raised.value.unpublished == ids[CHUNK:]
