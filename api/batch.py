@@ -10,6 +10,7 @@ A `listId` instead of recipients sends to a stored list from a task that pages t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,7 @@ class Recipient:
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
-    variables: dict[str, Any] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)
     lang: str | None = None
 
     def request(self, message: SendRequest) -> SendRequest:
