@@ -1,7 +1,8 @@
 """Accepting a validated email: store it, commit, then publish its pipeline.
 
-Shared by every endpoint that sends (`POST /send`, the GoMail-compatible one), so that they
-store the same rows and answer a broker outage the same way.
+Shared by every endpoint that sends one email (`POST /send`, Hasura's `sendEmail`, the
+GoMail-compatible one), so that they store the same rows and answer a broker outage the same
+way; and the values every sending endpoint derives from a request, the same way too.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import os
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from api.email_records import create_email
 from api.errors import BadRequest, ServiceUnavailable
-from models import Email, EmailStatus, utcnow
+from models import EmailStatus, Template, utcnow
 from render import Rendered
-from store.schedule import forget_publish
-from tasks.publish import PublishError, enqueue
+from store.accept import Accepted, accept
+from store.request import SendRequest
+from tasks.publish import publish
 
 log = logging.getLogger(__name__)
 # Test hook for tests/chaos: exit the process on every Nth accepted email, right between the
@@ -32,28 +32,47 @@ _ACCEPTED = itertools.count(1)
 NEAR_SCHEDULE = timedelta(minutes=10)
 
 
-def apply_default_sender(request: dict[str, Any], field: str) -> None:
-    """Fill `from_addr` with DEFAULT_FROM; a 400 naming `field` when there is neither."""
-    request.setdefault("from_addr", current_app.config["DEFAULT_FROM"])
-    if not request["from_addr"]:
+def with_default_sender(request: SendRequest, field: str) -> SendRequest:
+    """The request with DEFAULT_FROM as sender if it names none; a 400 naming `field` when
+    there is neither."""
+    if request.from_addr is None:
+        request = request.but(from_addr=current_app.config["DEFAULT_FROM"])
+    if not request.from_addr:
         raise BadRequest(f"`{field}` is required (no default sender is configured)")
+    return request
+
+
+def with_template(request: SendRequest, template: Template) -> SendRequest:
+    """The request with what its template fixes: version, brand, brand default and the static
+    attachments (before its own), so the worker builds exactly what the API validated."""
+    return request.but(
+        template_version=template.version,
+        brand_id=template.brand_id,
+        brand_styles=(
+            template.brand_styles if request.brand_styles is None else request.brand_styles
+        ),
+        attachments=tuple(dict.fromkeys([*template.attachments, *request.attachments])),
+    )
 
 
 def accept_email(
     session: Session,
-    request: dict[str, Any],
+    request: SendRequest,
     rendered: Rendered,
     *,
     email_id: uuid.UUID | None = None,
-    before_commit: Callable[[Email], None] | None = None,
-) -> Email:
+    before_commit: Callable[[Accepted], None] | None = None,
+) -> Accepted:
     """Store and commit the email, then publish its chain; a 503 if the broker refuses it.
 
     Publishing after the commit means a worker never looks for a row that is not there yet; an
     email whose publish failed stays stored, and the sweeper publishes it once the broker is back.
     """
-    email = create_email(
-        session, request, rendered, correlation_id=g.correlation_id, email_id=email_id
+    [email] = accept(
+        session,
+        [(request, rendered)],
+        correlation_id=g.correlation_id,
+        email_ids=[email_id] if email_id is not None else None,
     )
     if before_commit is not None:
         before_commit(email)
@@ -67,18 +86,16 @@ def accept_email(
         # sweeper, since a broker drops consumers that hold unacknowledged messages too long.
         if email.send_at - utcnow() <= NEAR_SCHEDULE:
             eta = email.send_at
-    if email.status == EmailStatus.QUEUED or eta is not None:
-        try:
-            enqueue([email.id], correlation={str(email.id): g.correlation_id}, eta=eta)
-        except PublishError as err:
-            if eta is not None:
-                return email  # scheduled: the sweeper releases it anyway
-
-            forget_publish(session, [email.id])
-            session.commit()
-            raise ServiceUnavailable(
-                f"broker unavailable: email {email.id} is stored and will be sent "
-                "once the broker is back",
-                email_id=email.id,
-            ) from err
+    if email.status != EmailStatus.QUEUED and eta is None:
+        return email
+    unpublished = publish(
+        session, [email.id], correlation={str(email.id): g.correlation_id}, eta=eta
+    )
+    # A scheduled email the broker did not take is released by the sweeper anyway.
+    if unpublished and eta is None:
+        raise ServiceUnavailable(
+            f"broker unavailable: email {email.id} is stored and will be sent "
+            "once the broker is back",
+            email_id=email.id,
+        )
     return email

@@ -10,60 +10,93 @@ A `listId` instead of recipients sends to a stored list from a task that pages t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
 from kombu.exceptions import KombuError
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from api.accept import apply_default_sender
-from api.addresses import AddressError, split_addresses
+from api.accept import with_default_sender, with_template
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.email_records import create_emails
 from api.errors import BadRequest, NotFound, ServiceUnavailable
-from api.schemas import Address, BaseSchema, Headers, envelope, no_line_breaks, success
+from api.schemas import (
+    BaseSchema,
+    Items,
+    MessageFields,
+    RecipientFields,
+    envelope,
+    send_request,
+    success,
+)
 from api.storage_checks import check_attachments
 from mailroom.specs import TemplateLoader
-from models import EmailStatus
+from models import EmailStatus, RecipientList
 from render import Rendered, RenderError, TemplateSpec, check_variables, render_inline
-from store.schedule import forget_publish
-from tasks.publish import PublishError, publish_batches
+from store.accept import accept
+from store.request import SendRequest, request_to_json
+from tasks.app import celery_app
+from tasks.publish import publish
 
 bp = Blueprint("batch", __name__, description="Send one message to many recipients")
 MAX_RECIPIENTS = 1000
 UNRENDERED = Rendered(subject="", html=None, text=None)
+# tasks/list_send.py's task, sent by name: the API publishes tasks, it does not import them.
+SEND_LIST = "mailroom.send_list"
 
 
-class BatchRecipientSchema(BaseSchema):
-    """One recipient: addresses are checked by the view, to name the index."""
+@dataclass(frozen=True)
+class Recipient:
+    """One recipient of a batch: its addresses, and values over the message's."""
 
-    to = fields.Raw(required=True)
-    cc = fields.Raw()
-    bcc = fields.Raw()
-    variables = fields.Dict(keys=fields.String(), load_default=dict)
-    lang = fields.String()
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    lang: str | None = None
+
+    def request(self, message: SendRequest) -> SendRequest:
+        """This recipient's email: the message's fields with its own on top."""
+        return message.but(
+            to=self.to,
+            cc=self.cc,
+            bcc=self.bcc,
+            variables={**message.variables, **self.variables},
+            lang=self.lang if self.lang is not None else message.lang,
+        )
 
 
-class BatchRequestSchema(BaseSchema):
-    """The body of `POST /send/batch`."""
+@dataclass(frozen=True)
+class Batch:
+    """A loaded `POST /send/batch` body: the message once, and whom it goes to."""
 
-    template_id = fields.UUID(data_key="templateId", allow_none=True)
-    subject = fields.String(validate=validate.Length(max=998))
-    html = fields.String()
-    text = fields.String()
-    from_addr = Address(data_key="from")
-    reply_to = Address(data_key="replyTo", allow_none=True)
-    lang = fields.String()
-    variables = fields.Dict(keys=fields.String(), load_default=dict)
-    attachments = fields.List(fields.String(), load_default=list, validate=validate.Length(max=50))
-    brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
-    custom_style = fields.String(data_key="customStyle", allow_none=True)
-    headers = Headers(load_default=dict)
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=128)), load_default=list)
-    recipients = fields.List(
+    message: SendRequest
+    recipients: tuple[Recipient, ...] = ()
+    list_id: uuid.UUID | None = None
+
+
+class BatchRecipientSchema(RecipientFields):
+    """One recipient: `POST /send`'s recipient fields, with its limits."""
+
+    @post_load
+    def _recipient(self, data: dict[str, Any], **_: Any) -> Recipient:
+        return Recipient(
+            to=tuple(data["to"]),
+            cc=tuple(data.get("cc", ())),
+            bcc=tuple(data.get("bcc", ())),
+            variables=data["variables"],
+            lang=data.get("lang"),
+        )
+
+
+class BatchRequestSchema(MessageFields):
+    """The body of `POST /send/batch`: `POST /send`'s message fields, with its limits."""
+
+    recipients = Items(
         fields.Nested(BatchRecipientSchema), validate=validate.Length(min=1, max=MAX_RECIPIENTS)
     )
     list_id = fields.UUID(data_key="listId")
@@ -72,13 +105,12 @@ class BatchRequestSchema(BaseSchema):
     def _shape(self, data: dict[str, Any], **_: Any) -> None:
         if ("recipients" in data) == ("list_id" in data):
             raise ValidationError("give either `recipients` or `listId`")
-        if data.get("template_id") is None:
-            if not data.get("subject") or not (data.get("html") or data.get("text")):
-                raise ValidationError(
-                    "`subject` and `html` or `text` are required when there is no `templateId`"
-                )
-        if "subject" in data:
-            no_line_breaks("subject", data["subject"])
+
+    @post_load
+    def _batch(self, data: dict[str, Any], **_: Any) -> Batch:
+        recipients = data.pop("recipients", ())
+        list_id = data.pop("list_id", None)
+        return Batch(send_request(data), tuple(recipients), list_id)
 
 
 class BatchAnswerSchema(BaseSchema):
@@ -92,37 +124,6 @@ class BatchAnswerSchema(BaseSchema):
     status = fields.String()
 
 
-def _addresses(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, str | list) or (
-        isinstance(value, list) and not all(isinstance(v, str) for v in value)
-    ):
-        raise BadRequest(f"`{where}`: must be a string or an array of strings")
-    try:
-        return split_addresses(value)
-    except AddressError as err:
-        raise BadRequest(f"`{where}`: {err}") from err
-
-
-def _recipient_request(
-    shared: dict[str, Any], recipient: dict[str, Any], index: int, spec: TemplateSpec | None
-) -> dict[str, Any]:
-    """The send request of one recipient: the shared fields with its own on top."""
-    where = f"recipients[{index}]"
-    request = dict(shared)
-    for kind in ("to", "cc", "bcc"):
-        request[kind] = _addresses(recipient.get(kind), f"{where}.{kind}")
-    if not request["to"]:
-        raise BadRequest(f"`{where}.to` needs at least one address")
-    count = sum(len(request[k]) for k in ("to", "cc", "bcc"))
-    if count > current_app.config["MAX_RECIPIENTS"]:
-        raise BadRequest(f"`{where}`: too many recipients: {count}")
-    request["variables"] = {**shared["variables"], **recipient["variables"]}
-    request["lang"] = recipient.get("lang", shared.get("lang"))
-    return request
-
-
 @bp.route("/send/batch")
 class SendBatch(MethodView):
     """Many emails, one request."""
@@ -130,60 +131,36 @@ class SendBatch(MethodView):
     @require_scope("send")
     @bp.arguments(BatchRequestSchema)
     @bp.response(200, envelope("BatchResponse", BatchAnswerSchema))
-    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+    def post(self, batch: Batch) -> dict[str, Any]:
         """Validate every recipient, store every email at once, publish them in chunks."""
         session = db()
-        apply_default_sender(data, "from")
         loader = TemplateLoader(session)
+        message = with_default_sender(batch.message, "from")
         spec = None
-        if data.get("template_id") is not None:
-            spec = loader.spec(str(data["template_id"]))
-            template = loader.row(str(data["template_id"]))
+        if message.template_id is not None:
+            spec = loader.spec(str(message.template_id))
+            template = loader.row(str(message.template_id))
             if spec is None or template is None:
-                raise BadRequest(f"Template `{data['template_id']}` not found")
-            data["template_version"] = template.version
-            data["brand_id"] = template.brand_id
-            if data.get("brand_styles") is None:
-                data["brand_styles"] = template.brand_styles
-            data["attachments"] = list(dict.fromkeys([*template.attachments, *data["attachments"]]))
-        check_attachments(current_app.extensions["mailroom.storage"], data["attachments"])
+                raise BadRequest(f"Template `{message.template_id}` not found")
+            message = with_template(message, template)
+        check_attachments(current_app.extensions["mailroom.storage"], message.attachments)
         batch_id = uuid.uuid4()
-        data["tags"] = [*data["tags"], f"batch:{batch_id}"]
-        if "list_id" in data:
-            return success("List send queued", _queue_list(data, batch_id, spec))
+        message = message.but(tags=(*message.tags, f"batch:{batch_id}"))
+        if batch.list_id is not None:
+            return success("List send queued", _queue_list(message, batch.list_id, batch_id, spec))
 
-        requests: list[tuple[dict[str, Any], Rendered]] = []
-        for index, recipient in enumerate(data["recipients"]):
-            request = _recipient_request(data, recipient, index, spec)
-            try:
-                if spec is not None:
-                    check_variables(spec, request["variables"], lookup=loader.spec)
-                    rendered = UNRENDERED
-                else:
-                    rendered = render_inline(
-                        data["subject"],
-                        data.get("html"),
-                        data.get("text"),
-                        request["variables"],
-                        lookup=loader.spec,
-                        lang=request["lang"],
-                    )
-            except RenderError as err:
-                raise BadRequest(f"`recipients[{index}]`: {err.message}") from err
-            requests.append((request, rendered))
-
-        emails = create_emails(session, requests, correlation_id=g.correlation_id)
+        requests = [
+            _recipient_email(recipient.request(message), index, spec, loader)
+            for index, recipient in enumerate(batch.recipients)
+        ]
+        emails = accept(session, requests, correlation_id=g.correlation_id)
         session.commit()
         queued = [e.id for e in emails if e.status == EmailStatus.QUEUED]
-        try:
-            publish_batches(queued)
-        except PublishError as err:
-            forget_publish(session, err.unpublished)
-            session.commit()
+        if publish(session, queued, bulk=True):
             raise ServiceUnavailable(
                 f"broker unavailable: batch {batch_id} ({len(emails)} emails) is stored and "
                 "will be sent once the broker is back"
-            ) from err
+            )
         return success(
             "Batch queued successfully",
             {
@@ -197,27 +174,43 @@ class SendBatch(MethodView):
         )
 
 
-def _queue_list(data: dict[str, Any], batch_id: uuid.UUID, spec: TemplateSpec | None) -> Any:
-    """Hand a list send to a task that pages through the members."""
-    from models import RecipientList
-    from tasks.list_send import send_list
+def _recipient_email(
+    request: SendRequest, index: int, spec: TemplateSpec | None, loader: TemplateLoader
+) -> tuple[SendRequest, Rendered]:
+    """One recipient's request, checked, with what it renders to here (inline content only:
+    the workers render templates)."""
+    try:
+        if spec is not None:
+            check_variables(spec, request.variables, lookup=loader.spec)
+            return request, UNRENDERED
+        rendered = render_inline(
+            request.subject or "",
+            request.html,
+            request.text,
+            request.variables,
+            lookup=loader.spec,
+            lang=request.lang,
+        )
+    except RenderError as err:
+        raise BadRequest(f"`recipients[{index}]`: {err.message}") from err
+    return request, rendered
 
-    recipient_list = db().get(RecipientList, data["list_id"])
+
+def _queue_list(
+    message: SendRequest, list_id: uuid.UUID, batch_id: uuid.UUID, spec: TemplateSpec | None
+) -> dict[str, Any]:
+    """Hand a list send to a task that pages through the members."""
+    recipient_list = db().get(RecipientList, list_id)
     if recipient_list is None:
-        raise NotFound(f"List `{data['list_id']}` not found")
+        raise NotFound(f"List `{list_id}` not found")
     if spec is not None:
         try:
-            check_variables(spec, data["variables"], lookup=TemplateLoader(db()).spec)
+            check_variables(spec, message.variables, lookup=TemplateLoader(db()).spec)
         except RenderError as err:
             if "is required" not in err.message:  # members' columns may supply it
                 raise BadRequest(err.message) from err
-    payload = {
-        key: (str(value) if isinstance(value, uuid.UUID) else value)
-        for key, value in data.items()
-        if key not in {"recipients", "list_id"}
-    }
     try:
-        send_list.apply_async((str(batch_id), str(data["list_id"]), payload))
+        celery_app.send_task(SEND_LIST, (str(batch_id), str(list_id), request_to_json(message)))
     except (KombuError, OSError) as err:
         raise ServiceUnavailable(f"broker unavailable: list send {batch_id} not queued") from err
     return {
@@ -225,6 +218,6 @@ def _queue_list(data: dict[str, Any], batch_id: uuid.UUID, spec: TemplateSpec | 
         "email_ids": [],
         "count": recipient_list.member_count,
         "suppressed": 0,
-        "list_id": data["list_id"],
+        "list_id": list_id,
         "status": "queued",
     }

@@ -129,16 +129,22 @@ def _error(
     return envelope_error(status, reason, headers)
 
 
-def format_validation_messages(messages: Any, path: str = "") -> list[str]:
+def format_validation_messages(messages: Any, path: str = "", *, named: bool = False) -> list[str]:
     """Flatten marshmallow's nested messages into readable sentences.
 
     Our own validators write whole sentences naming the value in backticks (the contract's
     texts); those are kept as they are. Marshmallow's generic ones get the field name in front.
+    `named` is for an item of a list (`path` is then `recipients[6]`): the client must be told
+    which item, so every sentence names its path, ours too, and a list index reads `[6]`.
     """
     if isinstance(messages, str):
-        return [messages if "`" in messages or not path else f"`{path}`: {messages}"]
+        return [_sentence(messages, path, named)]
     if isinstance(messages, list):
-        return [line for item in messages for line in format_validation_messages(item, path)]
+        return [
+            line
+            for item in messages
+            for line in format_validation_messages(item, path, named=named)
+        ]
     if isinstance(messages, dict):
         lines: list[str] = []
         for key, value in messages.items():
@@ -147,11 +153,26 @@ def format_validation_messages(messages: Any, path: str = "") -> list[str]:
                 sub = ""
             elif key == "_schema":
                 sub = path
+            elif named and isinstance(key, int):
+                sub = f"{path}[{key}]"
             else:
                 sub = f"{path}.{key}" if path else str(key)
-            lines.extend(format_validation_messages(value, sub))
+            lines.extend(format_validation_messages(value, sub, named=named))
         return lines
     return [str(messages)]
+
+
+def _sentence(message: str, path: str, named: bool) -> str:
+    """One message as a sentence that names `path` where the reader needs it."""
+    if not path or ("`" in message and not named):
+        return message
+    if "`" not in message:
+        return f"`{path}`: {message}"
+    # Ours, naming its field by its own name (`to`): the full path says which item's.
+    own = f"`{path.rpartition('.')[2]}`"
+    if message.startswith(own):
+        return f"`{path}`{message.removeprefix(own)}"
+    return f"`{path}`: {message}"
 
 
 def _handle_api_error(err: ApiError) -> Response:

@@ -14,18 +14,34 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
-from api.accept import accept_email, apply_default_sender
+from api.accept import accept_email, with_default_sender
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
 from api.errors import GOMAIL_PREFIX, BadRequest, ServiceUnavailable, format_validation_messages
-from api.schemas import Address, AddressList, BaseSchema, check_recipients, no_line_breaks
+from api.schemas import (
+    Address,
+    AddressList,
+    BaseSchema,
+    check_recipients,
+    no_line_breaks,
+    send_request,
+)
 from api.storage_checks import AttachmentsTooLarge
 from render import Rendered
 from storage import StorageError, clean_filename
 from storage.hygiene import SNIFF_BYTES, AttachmentDenied, sniff_content_type
+from store.request import SendRequest
 
 bp = Blueprint(
     "gomail",
@@ -38,7 +54,7 @@ _OPTIONAL = ("from_address", "cc_addresses", "bcc_addresses")
 
 
 class GoMailRequestSchema(BaseSchema):
-    """GoMail's fields, loaded into the request dict `POST /send` uses (inline HTML only)."""
+    """GoMail's fields, loaded as the `SendRequest` `POST /send` makes (inline HTML only)."""
 
     from_addr = Address(data_key="from_address")
     to = AddressList(data_key="to_addresses", required=True)
@@ -58,6 +74,10 @@ class GoMailRequestSchema(BaseSchema):
     def _headers_and_recipients(self, data: dict[str, Any], **_: Any) -> None:
         no_line_breaks("subject", data["subject"])
         check_recipients(data, "to_addresses")
+
+    @post_load
+    def _request(self, data: dict[str, Any], **_: Any) -> SendRequest:
+        return send_request(data)
 
 
 class GoMailAnswerSchema(Schema):
@@ -139,17 +159,17 @@ class GoMailSend(MethodView):
         In multipart, every file part (whatever its field name) is an attachment.
         """
         try:
-            send_request = GoMailRequestSchema().load(_fields())
+            loaded: SendRequest = GoMailRequestSchema().load(_fields())
         except ValidationError as err:
             raise BadRequest("; ".join(format_validation_messages(err.messages))) from err
-        apply_default_sender(send_request, "from_address")
+        loaded = with_default_sender(loaded, "from_address")
         uploads = _uploads()
         # The uploads are named after the email, so they are stored before its row exists.
         email_id = uuid.uuid4()
-        send_request["attachments"] = _store(uploads, email_id)
+        loaded = loaded.but(attachments=tuple(_store(uploads, email_id)))
         # GoMail's body is HTML as it is, not a template: `{{` in it stays `{{`.
-        rendered = Rendered(subject=send_request["subject"], html=send_request["html"], text=None)
-        email = accept_email(db(), send_request, rendered, email_id=email_id)
+        rendered = Rendered(subject=loaded.subject or "", html=loaded.html, text=None)
+        email = accept_email(db(), loaded, rendered, email_id=email_id)
         return {"success": True, "message": "Email queued successfully", "email_id": email.id}
 
 

@@ -31,6 +31,7 @@ from api.errors import (
 )
 from api.schemas import BaseSchema
 from api.send import SendDataSchema, SendRequestSchema, send_email
+from store.request import SendRequest
 
 bp = Blueprint(
     "hasura",
@@ -216,15 +217,15 @@ def _send_email(arguments: dict[str, Any]) -> dict[str, Any]:
     # body has no `input` field, so the contract's form (the body itself) is told apart safely.
     if set(arguments) == {"input"} and isinstance(arguments["input"], dict):
         body = arguments["input"]
-    sent = send_email(
-        _load(SendRequestSchema(), body), idempotency.from_request(g.api_key.id, body)
-    )
+    loaded: SendRequest = _load(SendRequestSchema(), body)
+    sent = send_email(loaded, idempotency.from_request(g.api_key.id, body))
     return dict(sent.answer["data"])
 
 
 def _email_status(arguments: dict[str, Any]) -> dict[str, Any]:
     """`emailStatus`: `{"emailId"}` in, `GET /emails/<id>`'s `data` out."""
-    email_id: uuid.UUID = _load(EmailStatusInputSchema(), arguments)["email_id"]
+    loaded: dict[str, uuid.UUID] = _load(EmailStatusInputSchema(), arguments)
+    email_id = loaded["email_id"]
     return cast(dict[str, Any], EmailSchema().dump(find_email(email_id)))
 
 
@@ -245,10 +246,11 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def _load(schema: Schema, data: Any) -> dict[str, Any]:
-    """`schema.load(data)`; a 400 in the REST endpoints' words when it is refused."""
+def _load(schema: Schema, data: Any) -> Any:
+    """`schema.load(data)` (a dict, or what the schema's `post_load` makes); a 400 in the REST
+    endpoints' words when it is refused."""
     try:
-        return cast(dict[str, Any], schema.load(data))
+        return schema.load(data)
     except ValidationError as err:
         reason = "; ".join(format_validation_messages(err.messages)) or "invalid request"
         raise BadRequest(reason) from err

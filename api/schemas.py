@@ -6,9 +6,11 @@ import re
 from typing import Any
 
 from flask import current_app
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from api.addresses import AddressError, format_address, split_addresses
+from api.errors import format_validation_messages
+from store.request import SendRequest
 
 _HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]+$")
 
@@ -29,7 +31,7 @@ def no_line_breaks(name: str, value: str) -> None:
 def check_recipients(data: dict[str, Any], to_name: str) -> None:
     """At least one `to` address (the field is named `to_name`), at most MAX_RECIPIENTS in all."""
     if not data.get("to"):
-        raise ValidationError(f"`{to_name}` needs at least one address")
+        raise ValidationError(f"`{to_name}` needs at least one address", field_name=to_name)
     count = sum(len(data.get(kind) or []) for kind in ("to", "cc", "bcc"))
     most = current_app.config["MAX_RECIPIENTS"]
     if count > most:
@@ -96,6 +98,96 @@ class Headers(fields.Dict):
                 raise ValidationError(f"header `{name}` is not allowed: only `X-` names")
             no_line_breaks(name, header_value)
         return headers
+
+
+class Items(fields.List[Any]):
+    """A list of objects whose first bad item is named as the contract does: `recipients[6].to`.
+
+    Only the first, as a client fixes one thing at a time and a thousand lines help nobody.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as err:
+            if not isinstance(err.messages, dict):
+                raise
+            index = min(err.messages)
+            path = f"{self.data_key or attr}[{index}]"
+            lines = format_validation_messages(err.messages[index], path, named=True)
+            raise ValidationError(lines) from err
+
+
+# The fields of a send, declared once: `POST /send` takes them all, a batch the message fields
+# once and the recipient fields per recipient, so the two cannot come to check them apart.
+
+
+class LocaleFields(BaseSchema):
+    """What a message and each of its recipients may both set."""
+
+    variables = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=100)),
+        load_default=dict,
+        validate=validate.Length(max=200),
+    )
+    lang = fields.String()
+
+
+class RecipientFields(LocaleFields):
+    """Whom one email goes to, and the values that are theirs."""
+
+    to = AddressList(required=True)
+    cc = AddressList()
+    bcc = AddressList()
+
+    @validates_schema
+    def _recipients(self, data: dict[str, Any], **_: Any) -> None:
+        check_recipients(data, "to")
+
+
+class MessageFields(LocaleFields):
+    """What an email says and how: content or template, sender, options."""
+
+    template_id = fields.UUID(data_key="templateId", allow_none=True)
+    subject = fields.String(validate=validate.Length(max=998))
+    html = fields.String()
+    text = fields.String()
+    from_addr = Address(data_key="from")
+    reply_to = Address(data_key="replyTo", allow_none=True)
+    attachments = fields.List(
+        fields.String(validate=validate.Length(max=1024)),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+    brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
+    custom_style = fields.String(data_key="customStyle", allow_none=True)
+    headers = Headers(load_default=dict)
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)),
+        load_default=list,
+        validate=validate.Length(max=20),
+    )
+
+    @validates_schema
+    def _content(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("template_id") is None:
+            if not data.get("subject") or not (data.get("html") or data.get("text")):
+                raise ValidationError(
+                    "`subject` and `html` or `text` are required when there is no `templateId`"
+                )
+        if "subject" in data:
+            no_line_breaks("subject", data["subject"])
+
+
+def send_request(data: dict[str, Any]) -> SendRequest:
+    """The frozen request of loaded send fields (any subset; the rest take their defaults)."""
+    values = dict(data)
+    for name in ("to", "cc", "bcc", "attachments", "tags"):
+        if name in values:
+            values[name] = tuple(values[name])
+    values.setdefault("from_addr", None)
+    values.setdefault("to", ())
+    return SendRequest(**values)
 
 
 class ErrorSchema(Schema):

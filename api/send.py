@@ -8,80 +8,46 @@ from typing import Any
 
 from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, post_load
 from sqlalchemy.exc import IntegrityError
 
 from api import idempotency
-from api.accept import accept_email, apply_default_sender
+from api.accept import accept_email, with_default_sender, with_template
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
 from api.errors import BadRequest
 from api.schemas import (
     WRITTEN_AS_STRING,
-    Address,
     AddressList,
     BaseSchema,
-    Headers,
-    check_recipients,
+    MessageFields,
+    RecipientFields,
     envelope,
-    no_line_breaks,
+    send_request,
     success,
 )
 from api.storage_checks import check_attachments
 from mailroom import metrics
 from mailroom.specs import TemplateLoader
-from models import Email, EmailStatus
+from models import EmailStatus
 from render import Rendered, RenderError, render_inline, render_template
+from store.accept import Accepted
+from store.request import SendRequest
 
 bp = Blueprint("send", __name__, description="Send an email")
 
 
-class SendRequestSchema(BaseSchema):
-    """The body of `POST /send`."""
+class SendRequestSchema(MessageFields, RecipientFields):
+    """The body of `POST /send`, loaded as a `SendRequest`."""
 
-    template_id = fields.UUID(data_key="templateId", allow_none=True)
-    subject = fields.String(validate=validate.Length(max=998))
-    html = fields.String()
-    text = fields.String()
-    from_addr = Address(data_key="from")
-    to = AddressList(required=True)
-    cc = AddressList()
-    bcc = AddressList()
-    reply_to = Address(data_key="replyTo", allow_none=True)
-    lang = fields.String()
-    variables = fields.Dict(
-        keys=fields.String(validate=validate.Length(max=100)),
-        load_default=dict,
-        validate=validate.Length(max=200),
-    )
-    attachments = fields.List(
-        fields.String(validate=validate.Length(max=1024)),
-        load_default=list,
-        validate=validate.Length(max=50),
-    )
-    brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
-    custom_style = fields.String(data_key="customStyle", allow_none=True)
-    headers = Headers(load_default=dict)
-    tags = fields.List(
-        fields.String(validate=validate.Length(min=1, max=128)),
-        load_default=list,
-        validate=validate.Length(max=20),
-    )
     send_at = fields.AwareDateTime(data_key="sendAt", default_timezone=None)
     # False leaves out the sender's stored signature (see /senders/<address>/signature).
     signature = fields.Boolean(load_default=True)
 
-    @validates_schema
-    def _content(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("template_id") is None:
-            if not data.get("subject") or not (data.get("html") or data.get("text")):
-                raise ValidationError(
-                    "`subject` and `html` or `text` are required when there is no `templateId`"
-                )
-        if "subject" in data:
-            no_line_breaks("subject", data["subject"])
-        check_recipients(data, "to")
+    @post_load
+    def _request(self, data: dict[str, Any], **_: Any) -> SendRequest:
+        return send_request(data)
 
 
 class SendDataSchema(BaseSchema):
@@ -124,7 +90,7 @@ class Send(MethodView):
             }
         ]
     )
-    def post(self, request: dict[str, Any]) -> Response:
+    def post(self, request: SendRequest) -> Response:
         """Validate, render, store and queue one email; nothing waits for a provider."""
         sent = send_email(request, idempotency.from_request(g.api_key.id))
         response = jsonify(sent.answer)
@@ -141,7 +107,7 @@ class Sent:
     replayed: bool = False
 
 
-def send_email(request: dict[str, Any], idem: idempotency.Idempotency | None = None) -> Sent:
+def send_email(request: SendRequest, idem: idempotency.Idempotency | None = None) -> Sent:
     """Render, check, store and queue one loaded `SendRequestSchema` body.
 
     The one path of every `/send`-shaped request (`POST /send`, the Hasura `sendEmail` action),
@@ -152,13 +118,13 @@ def send_email(request: dict[str, Any], idem: idempotency.Idempotency | None = N
         previous = idempotency.previous_answer(session, idem)
         if previous is not None:
             return Sent(previous, replayed=True)
-    apply_default_sender(request, "from")
+    request = with_default_sender(request, "from")
     started = time.perf_counter()
-    rendered = _render(request, TemplateLoader(session))
+    request, rendered = _render(request, TemplateLoader(session))
     metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
-    check_attachments(current_app.extensions["mailroom.storage"], request["attachments"])
+    check_attachments(current_app.extensions["mailroom.storage"], request.attachments)
 
-    def remember(email: Email) -> None:
+    def remember(email: Accepted) -> None:
         if idem is not None:
             dumped = _SEND_RESPONSE.dump(_answer(email))
             idempotency.remember(session, idem, dumped, email.id)
@@ -175,7 +141,7 @@ def send_email(request: dict[str, Any], idem: idempotency.Idempotency | None = N
     return Sent(_SEND_RESPONSE.dump(_answer(email)))
 
 
-def _answer(email: Email) -> dict[str, Any]:
+def _answer(email: Accepted) -> dict[str, Any]:
     """The success envelope for an accepted email."""
     message = {
         EmailStatus.SCHEDULED: "Email scheduled successfully",
@@ -187,45 +153,39 @@ def _answer(email: Email) -> dict[str, Any]:
             "email_id": email.id,
             "template_id": email.template_id,
             "from_addr": email.from_addr,
-            "to": email.to_addrs,
-            "cc": email.cc_addrs,
-            "bcc": email.bcc_addrs,
-            "attachments": email.attachment_keys,
+            "to": list(email.to),
+            "cc": list(email.cc),
+            "bcc": list(email.bcc),
+            "attachments": list(email.attachments),
             "body": email.html if email.html is not None else email.text,
             "status": email.status.value,
         },
     )
 
 
-def _render(request: dict[str, Any], loader: TemplateLoader) -> Rendered:
+def _render(request: SendRequest, loader: TemplateLoader) -> tuple[SendRequest, Rendered]:
     """Render once to validate (every template error is a 400 now) and to answer `body`.
 
-    For a template, the request also takes the template's version, brand, brand default and
-    static attachments (before its own), so the worker builds exactly what was validated.
+    For a template, the request returned also takes the template's version, brand, brand
+    default and static attachments (before its own), so the worker builds what was validated.
     """
-    template_id = request.get("template_id")
+    template_id = request.template_id
     try:
         if template_id is None:
-            return render_inline(
-                request["subject"],
-                request.get("html"),
-                request.get("text"),
-                request["variables"],
+            rendered = render_inline(
+                request.subject or "",
+                request.html,
+                request.text,
+                request.variables,
                 lookup=loader.spec,
-                lang=request.get("lang"),
+                lang=request.lang,
             )
+            return request, rendered
         spec = loader.spec(str(template_id))
         template = loader.row(str(template_id))
         if spec is None or template is None:
             raise BadRequest(f"Template `{template_id}` not found")
-        rendered = render_template(
-            spec, request["variables"], lang=request.get("lang"), lookup=loader.spec
-        )
+        rendered = render_template(spec, request.variables, lang=request.lang, lookup=loader.spec)
     except RenderError as err:
         raise BadRequest(err.message) from err
-    request["template_version"] = template.version
-    request["brand_id"] = template.brand_id
-    if request.get("brand_styles") is None:
-        request["brand_styles"] = template.brand_styles
-    request["attachments"] = list(dict.fromkeys([*template.attachments, *request["attachments"]]))
-    return rendered
+    return with_template(request, template), rendered

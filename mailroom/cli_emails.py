@@ -73,10 +73,10 @@ def send(
     to: tuple[str, ...], subject: str, text: str | None, html: str | None, from_addr: str | None
 ) -> None:
     """Queue a test email as `POST /send` would; its id is printed alone on the last line."""
-    from api.email_records import create_email
     from render import RenderError, render_inline
-    from store.schedule import forget_publish
-    from tasks.publish import PublishError, enqueue
+    from store.accept import accept
+    from store.request import SendRequest
+    from tasks.publish import publish
 
     if text is None and html is None:
         raise click.UsageError("give --text, --html or both")
@@ -84,27 +84,30 @@ def send(
         raise click.BadParameter("`subject` must not contain line breaks", param_hint="--subject")
     if len(subject) > 998:  # the API schema's limit: one header line
         raise click.BadParameter("Longer than maximum length 998.", param_hint="--subject")
-    request: dict[str, Any] = {"from_addr": _sender(from_addr), "to": _recipients(to)}
+    request = SendRequest(
+        from_addr=_sender(from_addr),
+        to=tuple(_recipients(to)),
+        subject=subject,
+        html=html,
+        text=text,
+    )
     try:
-        rendered = render_inline(subject, html, text, {})
+        rendered = render_inline(subject, html, text, request.variables)
     except RenderError as err:
         raise click.UsageError(err.message) from err
     correlation_id = uuid.uuid4().hex
     with _session() as session:
-        email = create_email(session, request, rendered, correlation_id=correlation_id)
+        [email] = accept(session, [(request, rendered)], correlation_id=correlation_id)
         session.commit()
-        if email.status == EmailStatus.QUEUED:
-            try:
-                enqueue([email.id], correlation={str(email.id): correlation_id})
-            except PublishError:
-                forget_publish(session, [email.id])
-                session.commit()
-                click.echo(
-                    f"broker unavailable: email {email.id} is stored; the sweeper will send it "
-                    "once the broker is back",
-                    err=True,
-                )
-        click.echo(f"{email.status.value}: {email.subject!r} to {', '.join(email.to_addrs)}")
+        if email.status == EmailStatus.QUEUED and publish(
+            session, [email.id], correlation={str(email.id): correlation_id}
+        ):
+            click.echo(
+                f"broker unavailable: email {email.id} is stored; the sweeper will send it "
+                "once the broker is back",
+                err=True,
+            )
+        click.echo(f"{email.status.value}: {email.subject!r} to {', '.join(email.to)}")
         click.echo(str(email.id))
 
 

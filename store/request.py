@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,3 +45,32 @@ class SendRequest:
         """A copy with `changes` (a derived request: a recipient of a batch, a template's
         defaults applied)."""
         return replace(self, **changes)
+
+
+# A request crosses the broker as JSON (a list send's message, from the API to its task).
+_UUIDS = ("template_id", "brand_id")
+_TUPLES = ("to", "cc", "bcc", "attachments", "tags")
+
+
+def request_to_json(request: SendRequest) -> dict[str, Any]:
+    """The request as JSON-ready values; `request_from_json` gives it back equal."""
+    data = {f.name: getattr(request, f.name) for f in fields(request)}
+    for name in _UUIDS:
+        data[name] = str(data[name]) if data[name] is not None else None
+    for name in _TUPLES:
+        data[name] = list(data[name])
+    data["variables"], data["headers"] = dict(request.variables), dict(request.headers)
+    data["send_at"] = request.send_at.isoformat() if request.send_at is not None else None
+    return data
+
+
+def request_from_json(data: Mapping[str, Any]) -> SendRequest:
+    """The request `request_to_json` wrote."""
+    values = dict(data)
+    for name in _UUIDS:
+        values[name] = uuid.UUID(values[name]) if values[name] is not None else None
+    for name in _TUPLES:
+        values[name] = tuple(values[name])
+    if values["send_at"] is not None:
+        values["send_at"] = datetime.fromisoformat(values["send_at"])
+    return SendRequest(**values)

@@ -9,37 +9,29 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from email.headerregistry import Address
 from typing import Any
 
 from celery import Task
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from api.email_records import create_emails
 from mailroom.specs import TemplateLoader
-from models import Email, EmailStatus
+from models import Email, EmailStatus, ListMember
 from render import Rendered, RenderError, render_inline
-from store.outcomes import fail as _fail
-from store.schedule import forget_publish
+from store.accept import accept
+from store.outcomes import fail
+from store.request import SendRequest, request_from_json
 from tasks import runtime
 from tasks.app import celery_app
 from tasks.lists import iter_members
-from tasks.publish import PublishError, publish_batches
+from tasks.publish import publish
 
 log = logging.getLogger(__name__)
 CHUNK = 500
 UNRENDERED = Rendered(subject="", html=None, text=None)
-_UUID_FIELDS = ("template_id", "brand_id")
-
-
-def _request(payload: dict[str, Any]) -> dict[str, Any]:
-    """The validated request as the API passed it (UUIDs travelled as strings)."""
-    request = dict(payload)
-    for name in _UUID_FIELDS:
-        if request.get(name):
-            request[name] = uuid.UUID(request[name])
-    return request
 
 
 @celery_app.task(
@@ -51,61 +43,76 @@ def _request(payload: dict[str, Any]) -> dict[str, Any]:
     retry_backoff=2,
     max_retries=10,
 )
-def send_list(self: Task, batch_id: str, list_id: str, payload: dict[str, Any]) -> int:
-    """Write and publish one email per member of the list; how many this run wrote."""
+def send_list(self: Task, batch_id: str, list_id: str, message: dict[str, Any]) -> int:
+    """Write and publish one email per member of the list; how many this run wrote.
+
+    `message` is the batch's request without recipients, as `request_to_json` wrote it.
+    """
     batch = uuid.UUID(batch_id)
-    shared = _request(payload)
+    shared = request_from_json(message)
     written = 0
     with runtime.get().sessions() as session:
         loader = TemplateLoader(session)
-        spec = loader.spec(str(shared["template_id"])) if shared.get("template_id") else None
+        spec = loader.spec(str(shared.template_id)) if shared.template_id else None
         declared = {v.name for v in spec.variables} if spec is not None else None
         for members in iter_members(session, uuid.UUID(list_id), CHUNK):
             ids = {m.email: uuid.uuid5(batch, m.email) for m in members}
             existing = set(session.scalars(select(Email.id).where(Email.id.in_(ids.values()))))
-            pending: list[tuple[dict[str, Any], Rendered]] = []
-            pending_ids: list[uuid.UUID] = []
-            failures: dict[uuid.UUID, str] = {}
-            for member in members:
-                email_id = ids[member.email]
-                if email_id in existing:
-                    continue
-                variables = {**shared.get("variables", {}), **(member.variables or {})}
-                if declared is not None:
-                    # A CSV's extra columns are not the template's business.
-                    variables = {k: v for k, v in variables.items() if k in declared}
-                to = str(Address(display_name=member.name or "", addr_spec=member.email))
-                request = {**shared, "to": [to], "cc": [], "bcc": [], "variables": variables}
-                rendered = UNRENDERED
-                if spec is None:
-                    try:
-                        rendered = render_inline(
-                            shared["subject"],
-                            shared.get("html"),
-                            shared.get("text"),
-                            variables,
-                            lookup=loader.spec,
-                            lang=shared.get("lang"),
-                        )
-                    except RenderError as err:
-                        failures[email_id] = err.message
-                        rendered = Rendered(subject=shared["subject"], html=None, text="")
-                pending.append((request, rendered))
-                pending_ids.append(email_id)
-            emails = create_emails(session, pending, email_ids=pending_ids)
-            for email_id, failure in failures.items():
-                _fail(session, {email_id: failure})
-            new = [e.id for e in emails if e.status == EmailStatus.QUEUED and e.id not in failures]
+            fresh = [m for m in members if ids[m.email] not in existing]
+            new = _write(session, shared, fresh, [ids[m.email] for m in fresh], loader, declared)
             session.commit()
-            written += len(ids) - len(existing)
-            try:
-                publish_batches(new)
-            except PublishError as err:
-                # Due for the sweeper's next run instead of a lease from now.
-                forget_publish(session, err.unpublished)
-                session.commit()
-                log.warning(
-                    "list %s: %d emails wait for the sweeper", list_id, len(err.unpublished)
-                )
+            written += len(fresh)
+            unpublished = publish(session, new, bulk=True)
+            if unpublished:
+                log.warning("list %s: %d emails wait for the sweeper", list_id, len(unpublished))
     log.info("list %s: batch %s wrote %d emails", list_id, batch_id, written)
     return written
+
+
+def member_request(
+    shared: SendRequest, member: ListMember, declared: set[str] | None
+) -> SendRequest:
+    """The email of one member: the message to its address, with its columns as variables."""
+    variables: Mapping[str, Any] = {**shared.variables, **(member.variables or {})}
+    if declared is not None:
+        # A CSV's extra columns are not the template's business.
+        variables = {k: v for k, v in variables.items() if k in declared}
+    to = str(Address(display_name=member.name or "", addr_spec=member.email))
+    return shared.but(to=(to,), cc=(), bcc=(), variables=variables)
+
+
+def _write(
+    session: Session,
+    shared: SendRequest,
+    members: Sequence[ListMember],
+    email_ids: Sequence[uuid.UUID],
+    loader: TemplateLoader,
+    declared: set[str] | None,
+) -> list[uuid.UUID]:
+    """Store the members' emails (not committed); the ids of those to publish.
+
+    Inline content is rendered here; a member whose values do not render gets a failed email,
+    so the list's count stays whole and the reason is on record.
+    """
+    pending: list[tuple[SendRequest, Rendered]] = []
+    failures: dict[uuid.UUID, str] = {}
+    for member, email_id in zip(members, email_ids, strict=True):
+        request = member_request(shared, member, declared)
+        rendered = UNRENDERED
+        if declared is None:
+            try:
+                rendered = render_inline(
+                    shared.subject or "",
+                    shared.html,
+                    shared.text,
+                    request.variables,
+                    lookup=loader.spec,
+                    lang=shared.lang,
+                )
+            except RenderError as err:
+                failures[email_id] = err.message
+                rendered = Rendered(subject=shared.subject or "", html=None, text="")
+        pending.append((request, rendered))
+    emails = accept(session, pending, email_ids=email_ids)
+    fail(session, failures, record=True)
+    return [e.id for e in emails if e.status == EmailStatus.QUEUED and e.id not in failures]

@@ -327,7 +327,7 @@ def test_broker_down_is_503_and_the_email_stays_stored(
     def refuse(email_ids: Any, *_: Any, **__: Any) -> None:
         raise PublishError("broker down", email_ids)
 
-    monkeypatch.setattr("api.accept.enqueue", refuse)
+    monkeypatch.setattr("tasks.publish.enqueue", refuse)
     response = client.post(
         SEND_EMAIL,
         data={**FIELDS, "attachment": file_part(b"%PDF-1.4", "report.pdf")},

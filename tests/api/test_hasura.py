@@ -243,7 +243,7 @@ def test_broker_down_is_503_and_the_email_stays_stored(
     def refuse(email_ids: Any, *_: Any, **__: Any) -> None:
         raise PublishError("broker down", email_ids)
 
-    monkeypatch.setattr("api.accept.enqueue", refuse)
+    monkeypatch.setattr("tasks.publish.enqueue", refuse)
     response = client.post(URL, json=send_email(SEND), headers=keys.header("send"))
 
     [email] = db_session.scalars(select(Email)).all()

@@ -1,8 +1,8 @@
-"""The rows an accepted email is stored as, and the prepared statements `/send` reuses.
+"""The rows an accepted email is stored as (`store.accept`), and the API key lookup.
 
-On PostgreSQL a single email is written with one statement (its INSERTs as CTEs); these tests
-hold it to exactly the rows the multi-row path writes, and check the key lookup reads the
-table afresh on every request (a revoked key is refused at once).
+A single send is a list of one: these tests hold it to exactly the rows a longer list writes
+for each email, and check the key lookup reads the table afresh on every request (a revoked
+key is refused at once).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from api import create_app
 from api.keys import create_key, find_key
 from mailroom.migrate import upgrade
 from models import ApiKey, Email, EmailRecipient, EmailTag, SenderSignature, Suppression, utcnow
-from models.db import make_engine, make_session_factory, table_of
+from models.db import make_engine, make_session_factory
 from models.email_event import EmailEvent
 from render import Rendered
-from tasks.records import Lookups, create_email, create_emails, email_rows
+from store.accept import accept
+from store.request import SendRequest
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -47,21 +48,15 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def _request(**extra: Any) -> dict[str, Any]:
-    return {
-        "from_addr": "Billing <billing@example.com>",
-        "to": ["Ann <ann@example.com>", "gone@example.com"],
-        "cc": ["cy@example.net"],
-        "bcc": ["dee@example.org"],
-        "reply_to": None,
-        "variables": {"ORDER": "#1", "N": 2},
-        "attachments": [],
-        "headers": {"X-Campaign": "spring"},
-        "tags": ["order", "spring", "order"],
-        "brand_styles": None,
-        "signature": True,
-        **extra,
-    }
+REQUEST = SendRequest(
+    from_addr="Billing <billing@example.com>",
+    to=("Ann <ann@example.com>", "gone@example.com"),
+    cc=("cy@example.net",),
+    bcc=("dee@example.org",),
+    variables={"ORDER": "#1", "N": 2},
+    headers={"X-Campaign": "spring"},
+    tags=("order", "spring", "order"),
+)
 
 
 RENDERED = Rendered(subject="Your order #1", html="<p>Order #1</p>", text="Order #1")
@@ -95,24 +90,30 @@ def _stored(session: Session, email_id: uuid.UUID) -> dict[str, Any]:
 
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("send_at", [None, "later"])
-def test_one_email_is_stored_as_the_batch_path_stores_it(
+def test_one_email_is_stored_as_each_of_a_batch_is(
     sessions: sessionmaker[Session], signed: bool, send_at: str | None
 ) -> None:
     with sessions() as session:
         session.add(Suppression(address="gone@example.com", reason="bounce", source="api"))
         session.add(SenderSignature(address="billing@example.com", html="<p>B</p>", text="B"))
         session.commit()
-    extra: dict[str, Any] = {"signature": signed}
-    if send_at:
-        extra["send_at"] = utcnow() + timedelta(hours=2)
+    request = REQUEST.but(
+        signature=signed, send_at=utcnow() + timedelta(hours=2) if send_at else None
+    )
     with sessions() as session:
-        single = create_email(session, _request(**extra), RENDERED, correlation_id="abc")
-        # Two emails at once take the multi-row path (one INSERT per table).
-        batch = create_emails(session, [(_request(**extra), RENDERED)] * 2, correlation_id="abc")
+        [single] = accept(session, [(request, RENDERED)], correlation_id="abc")
+        batch = accept(session, [(request, RENDERED)] * 2, correlation_id="abc")
         session.commit()
     with sessions() as session:
         stored = _stored(session, single.id)
         assert stored == _stored(session, batch[0].id) == _stored(session, batch[1].id)
+    # What the caller is answered is what was stored.
+    assert single.status == stored["email"]["status"] and single.subject == RENDERED.subject
+    assert (single.to, single.cc, single.bcc) == (
+        (stored["email"]["to_addrs"][0],),
+        REQUEST.cc,
+        REQUEST.bcc,
+    )
     assert stored["email"]["signature_text"] == ("B" if signed else None)
     assert stored["email"]["status"] == ("scheduled" if send_at else "queued")
     assert stored["email"]["to_addrs"] == ["Ann <ann@example.com>"]
@@ -135,9 +136,9 @@ def test_an_email_to_suppressed_addresses_only_is_stored_whole(
     with sessions() as session:
         session.add(Suppression(address="gone@example.com", reason="bounce", source="api"))
         session.commit()
-    request = _request(to=["gone@example.com"], cc=[], bcc=[], tags=[], signature=False)
+    request = REQUEST.but(to=("gone@example.com",), cc=(), bcc=(), tags=(), signature=False)
     with sessions() as session:
-        email = create_email(session, request, RENDERED)
+        [email] = accept(session, [(request, RENDERED)])
         session.commit()
     with sessions() as session:
         stored = _stored(session, email.id)
@@ -150,11 +151,11 @@ def test_an_email_to_suppressed_addresses_only_is_stored_whole(
 def test_an_email_that_cannot_be_stored_leaves_nothing(sessions: sessionmaker[Session]) -> None:
     email_id = uuid.uuid4()
     with sessions() as session:
-        create_email(session, _request(), RENDERED, email_id=email_id)
+        accept(session, [(REQUEST, RENDERED)], email_ids=[email_id])
         session.commit()
     with sessions() as session:
         with pytest.raises(Exception, match="(?i)unique|duplicate"):
-            create_email(session, _request(tags=["other"]), RENDERED, email_id=email_id)
+            accept(session, [(REQUEST.but(tags=("other",)), RENDERED)], email_ids=[email_id])
         session.rollback()
     with sessions() as session:
         assert _stored(session, email_id)["tags"] == [("order", 0), ("spring", 1)]
@@ -220,26 +221,3 @@ def test_a_revoked_key_is_refused_on_its_next_request(
     assert refused.status_code == 401
     assert refused.get_json()["error"] == "unknown or revoked API key"
     assert client.post("/send", json={}, headers=headers).status_code == 401
-
-
-def test_email_rows_give_every_column_with_a_python_default(
-    sessions: sessionmaker[Session],
-) -> None:
-    """The one-statement INSERT is text: it applies no Python-side column defaults, so the
-    rows must carry every column that has one (a server default is fine)."""
-    with sessions() as session:
-        rows = email_rows(
-            _request(to=["ann@example.com"]), RENDERED, Lookups(session, [_request()])
-        )
-    for model, group in (
-        (Email, [rows.email]),
-        (EmailRecipient, rows.recipients),
-        (EmailTag, rows.tags),
-        (EmailEvent, rows.events),
-    ):
-        table = table_of(model)
-        needed = {c.name for c in table.columns if c.default is not None and not c.primary_key}
-        needed |= {c.name for c in table.primary_key.columns if c.autoincrement is not True}
-        for row in group:
-            missing = {c for c in needed if c not in row and table.c[c].server_default is None}
-            assert not missing, f"{table.name} rows lack {missing}"
