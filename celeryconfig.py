@@ -76,11 +76,13 @@ task_queues = tuple(
     )
     for name in LANES.values()
 )
+# Only the provider calls go to the sending lanes: a chain's other steps are short, and on the
+# prefork processes their CPU spreads over every core instead of one threaded process's GIL.
 task_routes = {
     "mailroom.render": {"queue": LANES["transactional"]},
-    "mailroom.fetch_attachments": {"queue": LANES["transactional.send"]},
+    "mailroom.fetch_attachments": {"queue": LANES["transactional"]},
     "mailroom.send": {"queue": LANES["transactional.send"]},
-    "mailroom.record_status": {"queue": LANES["transactional.send"]},
+    "mailroom.record_status": {"queue": LANES["transactional"]},
     "mailroom.send_batch": {"queue": LANES["bulk"]},
     "mailroom.send_list": {"queue": LANES["bulk"]},
     "mailroom.send_group": {"queue": LANES["bulk.send"]},

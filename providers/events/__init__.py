@@ -17,11 +17,11 @@ from providers.events.model import (
     WebhookError,
 )
 from providers.events.sendgrid import SendGridVerifier, sendgrid_events
+from providers.events.ses import ses_events
 from providers.events.sns import (
     SnsMessage,
     SnsVerifier,
     parse_sns,
-    ses_events,
     subscribe_url_allowed,
 )
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Email
-from tasks.batch import send_batch
+from tasks.app import celery_app
 from tasks.publish import CHUNK
 from tests.conftest import Keys
 
@@ -124,16 +124,16 @@ def test_a_publish_failing_midway_leaves_only_the_rest_to_the_sweeper(
 ) -> None:
     """The chunks the broker confirmed are in flight; the failed one and those after it are
     made due for the sweeper's next run (enqueued_at cleared), and the answer is a 503."""
-    publish = send_batch.apply_async
+    publish = celery_app.send_task
     calls = []
 
     def second_fails(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
+        calls.append(args[1:])
         if len(calls) == 2:
             raise OperationalError("connection reset")
         return publish(*args, **kwargs)
 
-    monkeypatch.setattr(send_batch, "apply_async", second_fails)
+    monkeypatch.setattr(celery_app, "send_task", second_fails)
     recipients = [{"to": f"u{i}@example.com"} for i in range(2 * CHUNK + 50)]
     response = client.post(
         "/send/batch", json={**INLINE, "recipients": recipients}, headers=keys.header("send")
