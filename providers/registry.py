@@ -102,6 +102,7 @@ def _sendgrid(settings: ProviderSettings) -> Provider:
         api_key=settings.sendgrid_api_key,
         host=settings.sendgrid_host,
         timeout=settings.sendgrid_timeout,
+        max_connections=max(10, settings.concurrency),
     )
 
 

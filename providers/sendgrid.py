@@ -1,27 +1,31 @@
-"""Send through the SendGrid v3 Mail Send API (`POST /v3/mail/send`) with the official client.
+"""Send through the SendGrid v3 Mail Send API (`POST /v3/mail/send`).
 
 The message goes as SendGrid's JSON, not as raw MIME, so SendGrid's own rules apply on top of
 the MIME builder's: every address at most once across to, cc and bcc; text/plain before
 text/html; at most 10 categories; some headers reserved. A message those rules make
 impossible is refused here, before anything is sent.
 
-Underneath is python-http-client on urllib, whose failures say where they happened: `URLError`
-while connecting or writing the request (nothing was accepted), a timeout or a dropped
-connection while waiting for the answer (something may have been).
+Underneath is a urllib3 pool of keep-alive connections, as many as the process sends at once
+(a new TLS connection per email would add a round-trip or two to every send). Its failures say
+where they happened: while connecting (nothing was sent), or while waiting for the answer
+(the request was complete: SendGrid may have accepted it). urllib3 never retries on its own.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import ssl
-import urllib.error
 from typing import Any
 
-from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    SSLError,
+)
 
 from providers.addresses import split_address
 from providers.base import OutboundEmail, Provider, SendResult
@@ -55,6 +59,7 @@ class SendGridProvider(Provider):
         timeout: float = 30.0,
         *,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_connections: int = 10,
     ) -> None:
         if timeout <= 0:
             raise ValueError("a SendGrid timeout must be positive: a send must never block forever")
@@ -64,9 +69,13 @@ class SendGridProvider(Provider):
         self.host = host.rstrip("/")
         self.timeout = timeout
         self.max_payload_bytes = max_payload_bytes
-        # Building the client opens nothing; each request opens its own connection.
-        self._client = SendGridAPIClient(api_key=self._api_key or "", host=self.host)
-        self._client.client.timeout = timeout  # also bounds any call made without `timeout=`
+        # Thread-safe; connections open on first use and stay open for the next sends.
+        self._pool = urllib3.PoolManager(
+            maxsize=max_connections,
+            block=False,
+            retries=False,
+            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+        )
 
     def send(self, message: OutboundEmail) -> SendResult:
         """POST the message to /v3/mail/send; only a 202 counts as accepted."""
@@ -80,28 +89,37 @@ class SendGridProvider(Provider):
                 provider=self.name,
             )
         try:
-            response = self._client.client.mail.send.post(
-                request_body=payload, timeout=self.timeout
+            response = self._pool.request(
+                "POST",
+                f"{self.host}/v3/mail/send",
+                body=json.dumps(payload).encode(),
+                headers={
+                    "Authorization": f"Bearer {self._api_key}",
+                    "Content-Type": "application/json",
+                    "User-Agent": "mailroom",
+                },
             )
-        except HTTPError as err:
-            raise self._http_error(err) from err
-        except urllib.error.URLError as err:
-            raise self._connect_error(err) from err
-        except (OSError, http.client.HTTPException) as err:
+        except (NewConnectionError, ConnectTimeoutError) as err:
+            raise TransientError(f"cannot reach {self.host}: {err}", provider=self.name) from err
+        except SSLError as err:
+            raise self._tls_error(err) from err
+        except (HTTPError, OSError) as err:
             # Raised while waiting for or reading the answer: the request was complete.
             raise AmbiguousError(
                 f"no answer from SendGrid after the request was sent; it may have been "
                 f"accepted: {err!r}",
                 provider=self.name,
             ) from err
-        status: int = response.status_code
+        status: int = response.status
+        if 400 <= status:
+            raise self._http_error(status, response.data)
         if status != 202:
             # 200 means "valid but not queued" (sandbox mode), never a delivery.
             raise ConfigurationError(
                 f"SendGrid answered {status} instead of 202: the message was not queued",
                 provider=self.name,
                 status_code=status,
-                response=_text(response.body),
+                response=_text(response.data),
             )
         # SendGrid always sends the header; without it, our own id still identifies the email.
         provider_id = response.headers.get("X-Message-Id") or message.message_id[1:-1]
@@ -192,9 +210,8 @@ class SendGridProvider(Provider):
 
     # -- errors ---------------------------------------------------------------------------------
 
-    def _http_error(self, err: HTTPError) -> ProviderError:
-        status = int(err.status_code)
-        text = _text(err.body)
+    def _http_error(self, status: int, body: bytes) -> ProviderError:
+        text = _text(body)
         messages = _error_messages(text)
         detail = "; ".join(messages) if messages else text[:500]
         cls: type[ProviderError]
@@ -219,13 +236,18 @@ class SendGridProvider(Provider):
             response=text,
         )
 
-    def _connect_error(self, err: urllib.error.URLError) -> ProviderError:
-        # urllib wraps in URLError only what fails while connecting or writing the request.
-        if isinstance(err.reason, ssl.SSLCertVerificationError):
+    def _tls_error(self, err: SSLError) -> ProviderError:
+        # The handshake comes before the request: nothing was sent.
+        reason = err.args[0] if err.args else err
+        if isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in str(err):
             return ConfigurationError(
-                f"TLS certificate of {self.host} not trusted: {err.reason}", provider=self.name
+                f"TLS certificate of {self.host} not trusted: {reason}", provider=self.name
             )
-        return TransientError(f"cannot reach {self.host}: {err.reason}", provider=self.name)
+        return TransientError(f"TLS with {self.host} failed: {reason}", provider=self.name)
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        self._pool.clear()
 
 
 def _address(value: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -271,3 +272,18 @@ def test_the_registry_builds_sendgrid_from_settings(
 def test_a_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         SendGridProvider(api_key="SG.k", timeout=0)
+
+
+def test_sends_reuse_kept_alive_connections(
+    sendgrid_server: SendGridServer, make_message: MessageFactory
+) -> None:
+    """One connection serves one sending thread's emails; threads get connections of their
+    own, never more than the pool's size."""
+    provider = sendgrid(sendgrid_server)
+    for _ in range(5):
+        provider.send(make_message())
+    assert (sendgrid_server.requests, sendgrid_server.connections) == (5, 1)
+    with ThreadPoolExecutor(max_workers=4) as threads:
+        list(threads.map(lambda _: provider.send(make_message()), range(40)))
+    assert len(sendgrid_server.received) == 45
+    assert sendgrid_server.connections <= 4

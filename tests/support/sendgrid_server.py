@@ -111,6 +111,8 @@ def _is_email(value: Any) -> TypeGuard[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # Keep-alive, as SendGrid's API does: a client may send many requests on one connection.
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's method name
         sink = self.server.sink
@@ -177,6 +179,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", sink.port), _Handler)
         self.sink = sink
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sink.lock:
+            self.sink.connections += 1
+        super().process_request(request, client_address)
+
 
 class SendGridServer(SwitchableServer):
     """`start()` it, point the provider at `url`, read `received`; thread-safe, restartable."""
@@ -187,6 +194,8 @@ class SendGridServer(SwitchableServer):
         super().__init__("accept", port)
         self.api_key = api_key
         self.received: list[Accepted] = []
+        # TCP connections accepted: fewer than requests when the client keeps them alive.
+        self.connections = 0
 
     def _make_server(self) -> _Server:
         return _Server(self)
