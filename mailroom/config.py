@@ -63,6 +63,10 @@ class SmtpSettings:
     starttls: bool = False
     ssl: bool = False
     timeout: float = 30.0
+    # DKIM signing: all three or none; the key is a PEM or the path of a PEM file.
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ class Settings:
     sns_cert_hosts: tuple[str, ...] = ()
     sns_allow_http: bool = False
     sendgrid_webhook_public_key: str | None = None
+    # `mailroom domains check` asks this DNS server (HOST or HOST:PORT) instead of the system's.
+    dns_nameserver: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -149,6 +155,9 @@ def get_settings() -> Settings:
             starttls=_bool("SMTP_STARTTLS", False),
             ssl=_bool("SMTP_SSL", False),
             timeout=_float("SMTP_TIMEOUT", 30.0),
+            dkim_selector=_str("SMTP_DKIM_SELECTOR"),
+            dkim_domain=_str("SMTP_DKIM_DOMAIN"),
+            dkim_private_key=_str("SMTP_DKIM_PRIVATE_KEY"),
         ),
         ses=SesSettings(
             region=_str("SES_REGION"),
@@ -192,4 +201,5 @@ def get_settings() -> Settings:
         sns_cert_hosts=_list("MAILROOM_SNS_CERT_HOSTS", ""),
         sns_allow_http=_bool("MAILROOM_SNS_ALLOW_HTTP", False),
         sendgrid_webhook_public_key=_str("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        dns_nameserver=_str("MAILROOM_DNS_NAMESERVER"),
     )
