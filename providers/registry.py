@@ -81,11 +81,13 @@ def _smtp(settings: ProviderSettings) -> Provider:
         starttls=settings.smtp_starttls,
         ssl=settings.smtp_ssl,
         timeout=settings.smtp_timeout,
-        dkim=_dkim_signer(settings),
+        dkim=dkim_signer(settings),
     )
 
 
-def _dkim_signer(settings: ProviderSettings) -> DkimSigner | None:
+def dkim_signer(settings: ProviderSettings) -> DkimSigner | None:
+    """The smtp provider's signer, None without DKIM settings; ValueError naming the variable
+    for a bad one."""
     values = {
         "SMTP_DKIM_SELECTOR": settings.smtp_dkim_selector,
         "SMTP_DKIM_DOMAIN": settings.smtp_dkim_domain,
