@@ -1,7 +1,8 @@
 """Turn an `OutboundEmail` into an RFC 5322 message with the standard library's `email` package.
 
 Providers that speak SMTP, or that store raw messages (the outbox, a raw-MIME API), share this
-one builder, so a message looks the same whichever provider carries it.
+one builder, so a message looks the same whichever provider carries it. The header fields are
+written by `providers.mime_headers` for both of its paths (see there why).
 """
 
 from __future__ import annotations

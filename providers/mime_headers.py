@@ -59,7 +59,8 @@ def header_fields(message: OutboundEmail, date: datetime) -> list[Field]:
     if message.reply_to:
         fields.append(_address_field("Reply-To", [message.reply_to]))
     fields.append(_unstructured("Subject", message.subject))
-    fields.append(Field("Date", value := format_datetime(date), f"Date: {value}"))
+    when = format_datetime(date)
+    fields.append(Field("Date", when, f"Date: {when}"))
     fields.append(Field("Message-ID", message.message_id, fold("Message-ID", [message.message_id])))
     for name, value in message.headers:
         if is_extension(name):

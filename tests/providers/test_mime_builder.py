@@ -357,3 +357,19 @@ def test_addresses_the_field_writer_does_not_know_go_to_the_email_package(
         parseaddr(to)[1],
         "z@example.com",
     ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"message_id": "<a b@example.com>"}, "printable ASCII without spaces"),
+        ({"message_id": "<ünï@example.com>"}, "printable ASCII without spaces"),
+        ({"headers": (("List-Unsubscribe", "<https://exämple.com/u>"),)}, "must be ASCII"),
+    ],
+)
+def test_message_ids_and_structured_headers_are_never_encoded_so_must_be_ascii(
+    make_message: MessageFactory, overrides: dict[str, object], error: str
+) -> None:
+    for attachments in ((), make_message().attachments):
+        with pytest.raises(ValueError, match=error):
+            message_bytes(make_message(attachments=attachments, **overrides))
