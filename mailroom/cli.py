@@ -1,4 +1,5 @@
-"""The `mailroom` command: database, API keys, test sends, status, templates, providers, sweeper.
+"""The `mailroom` command: database, API keys, test sends, status, templates, providers,
+sending domains, sweeper.
 
 Everything runs against the configured database (DATABASE_URL) and broker (BROKER_URL).
 """
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom import migrate
+from mailroom.cli_domains import domains
 from mailroom.cli_emails import send, status
 from mailroom.cli_providers import providers
 from mailroom.cli_templates import templates
@@ -103,3 +105,4 @@ main.add_command(send)
 main.add_command(status)
 main.add_command(templates)
 main.add_command(providers)
+main.add_command(domains)

@@ -63,6 +63,10 @@ class SmtpSettings:
     starttls: bool = False
     ssl: bool = False
     timeout: float = 30.0
+    # DKIM signing: all three or none; the key is a PEM or the path of a PEM file.
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ class Settings:
     # How long a send claim is trusted before a redelivered task may take it over; None
     # derives it from the configured providers' timeouts (what one failover walk can take).
     claim_lease_seconds: float | None = None
+    # `mailroom domains check` asks this DNS server (HOST or HOST:PORT) instead of the system's.
+    dns_nameserver: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -155,6 +161,9 @@ def get_settings() -> Settings:
             starttls=_bool("SMTP_STARTTLS", False),
             ssl=_bool("SMTP_SSL", False),
             timeout=_float("SMTP_TIMEOUT", 30.0),
+            dkim_selector=_str("SMTP_DKIM_SELECTOR"),
+            dkim_domain=_str("SMTP_DKIM_DOMAIN"),
+            dkim_private_key=_str("SMTP_DKIM_PRIVATE_KEY"),
         ),
         ses=SesSettings(
             region=_str("SES_REGION"),
@@ -200,4 +209,5 @@ def get_settings() -> Settings:
         sendgrid_webhook_public_key=_str("SENDGRID_WEBHOOK_PUBLIC_KEY"),
         send_concurrency=_int("MAILROOM_SEND_CONCURRENCY", 50),
         claim_lease_seconds=_float("MAILROOM_CLAIM_LEASE_SECONDS", 0.0) or None,
+        dns_nameserver=_str("MAILROOM_DNS_NAMESERVER"),
     )

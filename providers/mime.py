@@ -1,7 +1,8 @@
 """Turn an `OutboundEmail` into an RFC 5322 message with the standard library's `email` package.
 
 Providers that speak SMTP, or that store raw messages (the outbox, a raw-MIME API), share this
-one builder, so a message looks the same whichever provider carries it.
+one builder, so a message looks the same whichever provider carries it. The header fields are
+written by `providers.mime_headers` for both of its paths (see there why).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.header import Header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.policy import Policy
 
 from providers.addresses import split_address
 from providers.base import Attachment, OutboundEmail
+from providers.mime_headers import MAX_LINE, Field, header_fields, is_extension
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
@@ -41,8 +42,6 @@ class _CachedHeaderRegistry(HeaderRegistry):
 # CRLF line endings as SMTP wants them; 7bit so that non-ASCII bodies are sent quoted-printable
 # and every server can relay them, with or without 8BITMIME.
 POLICY = email.policy.SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRegistry())
-# RFC 5322's recommended line length: longer lines (or any non-ASCII) go quoted-printable.
-_MAX_7BIT_LINE = 78
 
 # Headers the builder writes itself: letting `message.headers` set them again would duplicate
 # them or, for Bcc, leak the hidden recipients to everyone.
@@ -63,28 +62,38 @@ RESERVED_HEADERS = frozenset(
     }
 )
 
+# What a Message-ID may hold, and short enough for a line (RFC 5322 allows 998).
+_MESSAGE_ID = re.compile(r"[!-~]{3,900}")
+
 # RFC 5322 field names: printable ASCII except the colon.
 _FIELD_NAME = re.compile(r"[!-9;-~]+")
 _MIME_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
+
+
+class _Prefolded(str):
+    """A field the email package writes as `providers.mime_headers` folded it: to `EmailPolicy`
+    a value with a `name` is a header object, which folds itself."""
+
+    name: str
+    folded: str
+
+    def __new__(cls, field: Field) -> _Prefolded:
+        self = super().__new__(cls, field.value)
+        self.name = field.name
+        self.folded = field.folded or ""
+        return self
+
+    def fold(self, *, policy: Policy) -> str:
+        """The field's lines and line separator, as `BaseHeader.fold` returns them."""
+        return self.folded.replace("\r\n", policy.linesep) + policy.linesep
 
 
 def build_mime(message: OutboundEmail, *, date: datetime | None = None) -> EmailMessage:
     """Build the MIME message for `message`; raise ValueError for anything that could inject."""
     _check_message(message)
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = message.from_addr
-    if message.to:
-        msg["To"] = ", ".join(message.to)
-    if message.cc:
-        msg["Cc"] = ", ".join(message.cc)
-    if message.reply_to:
-        msg["Reply-To"] = message.reply_to
-    msg["Subject"] = message.subject
-    msg["Date"] = format_datetime(date or datetime.now(UTC))
-    msg["Message-ID"] = message.message_id
-    for name, value in message.headers:
-        msg[name] = value
-
+    for field in header_fields(message, date or datetime.now(UTC)):
+        msg[field.name] = field.value if field.folded is None else _Prefolded(field)
     msg["MIME-Version"] = "1.0"
     _set_body(msg, message.text, message.html)
     for attachment in message.attachments:
@@ -106,26 +115,17 @@ def message_bytes(message: OutboundEmail, *, date: datetime | None = None) -> by
 
     The email package's modern API parses and refolds every header it is given (about 2 ms of a
     3.5 ms message, most of a bulk send's CPU). A message without attachments has a fixed,
-    simple shape, so it is written directly: the same headers, parts and encodings, with RFC
-    2047 encoding (the email package's own `Header`) only where a value is not ASCII or is too
-    long for one line. Messages with attachments take the general path.
+    simple shape, so it is written directly: the same fields (`providers.mime_headers`, as
+    for the general path), parts and encodings. Messages with attachments, and addresses the
+    field writer leaves to the email package, take the general path.
     """
     if message.attachments:
         return to_bytes(build_mime(message, date=date))
     _check_message(message)
-    out: list[str] = []
-    _header(out, "From", _addresses([message.from_addr]))
-    if message.to:
-        _header(out, "To", _addresses(message.to))
-    if message.cc:
-        _header(out, "Cc", _addresses(message.cc))
-    if message.reply_to:
-        _header(out, "Reply-To", _addresses([message.reply_to]))
-    _header(out, "Subject", message.subject)
-    _header(out, "Date", format_datetime(date or datetime.now(UTC)))
-    _header(out, "Message-ID", message.message_id)
-    for name, value in message.headers:
-        _header(out, name, value)
+    fields = header_fields(message, date or datetime.now(UTC))
+    out = [field.folded for field in fields if field.folded is not None]
+    if len(out) < len(fields):
+        return to_bytes(build_mime(message, date=date))
     out.append("MIME-Version: 1.0")
     bodies = [
         (b, kind) for b, kind in ((message.text, "plain"), (message.html, "html")) if b is not None
@@ -144,41 +144,6 @@ def message_bytes(message: OutboundEmail, *, date: datetime | None = None) -> by
         out.append(f"--{boundary}--")
         out.append("")
     return "\r\n".join(out).encode("ascii")
-
-
-def _addresses(values: Iterable[str]) -> str:
-    """Addresses as `formataddr` writes them, display names RFC 2047-encoded when not ASCII."""
-    formatted = []
-    for value in values:
-        name, addr = split_address(value)
-        formatted.append(formataddr((name, addr), charset="utf-8") if name else addr)
-    return ", ".join(formatted)
-
-
-def _header(out: list[str], name: str, value: str) -> None:
-    line = f"{name}: {value}"
-    if len(line) <= _MAX_7BIT_LINE and value.isascii():
-        out.append(line)
-        return
-    folded = _fold_ascii(name, value) if value.isascii() else None
-    if folded is None:
-        # RFC 2047 encoded words (utf-8, the shorter of Q and B), folded at 78 columns: also
-        # for an ASCII word too long for a line, which encoded words can split.
-        folded = f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    out.append(folded)
-
-
-def _fold_ascii(name: str, value: str) -> str | None:
-    """Fold before spaces to keep lines within 78 columns; None when a word is too long."""
-    lines = [f"{name}:"]
-    for word in value.split(" "):
-        if len(lines[-1]) + 1 + len(word) <= _MAX_7BIT_LINE or not word or lines[-1] == f"{name}:":
-            lines[-1] += " " + word
-        else:
-            lines.append(" " + word)
-    if any(len(line) > _MAX_7BIT_LINE for line in lines):
-        return None
-    return "\r\n".join(lines)
 
 
 def _text_part(body: str, subtype: str) -> list[str]:
@@ -231,7 +196,7 @@ def _encode_text(body: str) -> tuple[str, str]:
     lines = body.encode("utf-8").splitlines()
     # As set_content: normalized line ends, and the body always ends with one.
     data = b"\n".join(lines) + b"\n"
-    if data.isascii() and all(len(line) <= _MAX_7BIT_LINE for line in lines):
+    if data.isascii() and all(len(line) <= MAX_LINE for line in lines):
         return "7bit", data.decode("ascii")
     return "quoted-printable", binascii.b2a_qp(data, istext=True).decode("ascii")
 
@@ -249,6 +214,10 @@ def _attach(msg: EmailMessage, attachment: Attachment) -> None:
 def _check_message(message: OutboundEmail) -> None:
     if not (message.message_id.startswith("<") and message.message_id.endswith(">")):
         raise ValueError(f"message_id must be in angle brackets: {message.message_id!r}")
+    if not _MESSAGE_ID.fullmatch(message.message_id):
+        raise ValueError(
+            f"message_id must be printable ASCII without spaces: {message.message_id!r}"
+        )
     _check_values("from_addr", [message.from_addr])
     _check_values("to", message.to)
     _check_values("cc", message.cc)
@@ -266,6 +235,8 @@ def _check_message(message: OutboundEmail) -> None:
         if name.lower() in RESERVED_HEADERS:
             raise ValueError(f"header {name!r} is set by the builder and cannot be overridden")
         _check_values(f"header {name}", [value])
+        if not is_extension(name) and not value.isascii():
+            raise ValueError(f"header {name!r} is not an X- header and must be ASCII: {value!r}")
 
 
 def _check_ascii_addresses(addresses: Iterable[str]) -> None:

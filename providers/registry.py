@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from providers.base import Provider
+from providers.dkim import DkimSettingError, DkimSigner
 from providers.outbox import OutboxProvider
 from providers.pool import PooledProvider
 from providers.sendgrid import DEFAULT_HOST as SENDGRID_DEFAULT_HOST
@@ -21,7 +22,11 @@ from providers.smtp import SmtpProvider
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """Everything any provider needs, as plain values; the application fills it from its config."""
+    """Everything any provider needs, as plain values; the application fills it from its config.
+
+    Each field is named as the environment variable it usually comes from, in lower case, and
+    errors about a field name that variable (SMTP_DKIM_PRIVATE_KEY).
+    """
 
     outbox_dir: Path = Path("var/outbox")
     smtp_host: str = "localhost"
@@ -31,6 +36,10 @@ class ProviderSettings:
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout: float = 30.0
+    # DKIM signing by the smtp provider: all three, or none. The key is a PEM or a file's path.
+    smtp_dkim_selector: str | None = None
+    smtp_dkim_domain: str | None = None
+    smtp_dkim_private_key: str | None = field(default=None, repr=False)
     # SES: None leaves region and credentials to boto3 (AWS_REGION, AWS_ACCESS_KEY_ID, ...,
     # a profile or an instance role).
     ses_region: str | None = None
@@ -68,6 +77,8 @@ def _outbox(settings: ProviderSettings) -> Provider:
 
 
 def _smtp(settings: ProviderSettings) -> Provider:
+    signer = dkim_signer(settings)
+
     def connection() -> Provider:
         return SmtpProvider(
             host=settings.smtp_host,
@@ -77,11 +88,35 @@ def _smtp(settings: ProviderSettings) -> Provider:
             starttls=settings.smtp_starttls,
             ssl=settings.smtp_ssl,
             timeout=settings.smtp_timeout,
+            dkim=signer,
         )
 
     if settings.concurrency == 1:
         return connection()
     return PooledProvider(connection, settings.concurrency)
+
+
+def dkim_signer(settings: ProviderSettings) -> DkimSigner | None:
+    """The smtp provider's signer, None without DKIM settings; ValueError naming the variable
+    for a bad one."""
+    values = {
+        "SMTP_DKIM_SELECTOR": settings.smtp_dkim_selector,
+        "SMTP_DKIM_DOMAIN": settings.smtp_dkim_domain,
+        "SMTP_DKIM_PRIVATE_KEY": settings.smtp_dkim_private_key,
+    }
+    missing = [name for name, value in values.items() if not value]
+    if len(missing) == len(values):
+        return None
+    if missing:
+        raise ValueError(f"{', '.join(missing)} must be set too: DKIM needs all three settings")
+    try:
+        return DkimSigner.load(
+            settings.smtp_dkim_selector or "",
+            settings.smtp_dkim_domain or "",
+            settings.smtp_dkim_private_key or "",
+        )
+    except DkimSettingError as err:
+        raise ValueError(f"SMTP_DKIM_{err.setting.upper()}: {err}") from err
 
 
 def _ses(settings: ProviderSettings) -> Provider:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from providers.addresses import split_address
 from providers.base import OutboundEmail, Provider, SendResult
+from providers.dkim import DkimSigner
 from providers.errors import (
     AmbiguousError,
     ConfigurationError,
@@ -53,6 +54,7 @@ class SmtpProvider(Provider):
         local_hostname: str | None = None,
         *,
         tls_context: ssl_module.SSLContext | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         if starttls and ssl:
             raise ValueError("choose either STARTTLS or implicit SSL, not both")
@@ -70,6 +72,8 @@ class SmtpProvider(Provider):
         self.local_hostname = local_hostname
         # A private CA or a test certificate; by default the system's trust store.
         self.tls_context = tls_context
+        # Signs every message for its domain; None sends them as built.
+        self.dkim = dkim
         self._conn: smtplib.SMTP | None = None
         self._lock = threading.Lock()
 
@@ -77,6 +81,8 @@ class SmtpProvider(Provider):
         """Relay the message; partial recipient refusals come back in `SendResult.rejected`."""
         try:
             payload = message_bytes(message)
+            if self.dkim is not None:
+                payload = self.dkim.sign(payload)
         except ValueError as err:
             raise RejectedError(str(err), provider=self.name) from err
         recipients = _unique(message.recipients)

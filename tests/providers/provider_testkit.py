@@ -8,10 +8,14 @@ Named uniquely rather than living in conftest.py so that test modules can import
 from __future__ import annotations
 
 import asyncio
+import email
+import re
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.utils import getaddresses
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -42,6 +46,55 @@ def make_message(**overrides: Any) -> OutboundEmail:
     }
     values.update(overrides)
     return OutboundEmail(**values)
+
+
+# Inputs that once made the direct writer RFC 2047-encode whole address and Message-ID headers
+# (issue 17): any word too long for a line did. Both writers must keep every address parseable.
+LONG_LOCAL = "a" * 64
+LONG_DOMAIN = ("sub-domain-" * 5) + "example.com"
+HARD_CASES: dict[str, dict[str, object]] = {
+    "cjk display name": {"from_addr": "山田太郎山田太郎山田太郎山田太郎 <taro@example.com>"},
+    "long accented name": {"to": ("Ünïcödé Nâmé " * 8 + "<u@example.com>",)},
+    "long ascii name": {"to": ("Very Long Display Name " * 6 + "<v@example.com>",)},
+    "long quoted name": {"to": ('"Doe, John Jacob Jingleheimer Schmidt (the Third) of Longnames"'
+                                " <doe@example.com>",)},
+    "one long ascii word as name": {"cc": ("N" * 90 + " <n@example.com>",)},
+    "name with quotes and backslash": {"reply_to": '"Say \\"hi\\" \\\\ bye" <hi@example.com>'},
+    "80-character address": {"to": (f"{LONG_LOCAL}@{'b' * 15}.com",)},
+    "long local part and domain": {"to": (f"Long <{LONG_LOCAL}@{LONG_DOMAIN}>",),
+                                   "cc": (f"{LONG_LOCAL}@{LONG_DOMAIN}",)},
+    "long sender domain": {"from_addr": f"Shop <noreply@{LONG_DOMAIN}>",
+                           "message_id": f"<0123456789abcdef0123456789abcdef@{LONG_DOMAIN}>"},
+    "message id of a 28-character domain": {
+        "message_id": "<7f3c9a52-5d1e-4a6a-9d7e-9b3c1f2d4e5f@abcdefghijklmnopqrstuvwxyz12.test>"
+    },
+    "idn domains": {"from_addr": "Bücher <info@xn--bcher-kva.example>",
+                    "to": ("user@xn--fsqu00a.xn--3lr804guic", "Ø <o@xn--mnchen-3ya.de>")},
+    "many recipients": {
+        "to": tuple(f"Recipient Number {i} <recipient.{i}@example.com>" for i in range(40)),
+        "cc": tuple(f"Ünï {i} <cc{i}@example.org>" for i in range(15)) + ("plain@example.net",),
+    },
+    "long words in subject and x- headers": {
+        "subject": "Order " + "b" * 100 + " shipped",
+        "headers": (("X-Long", "y" * 100), ("X-Cjk", "注文" * 30), ("X-Mixed", "ok " + "z" * 90)),
+    },
+    "list-unsubscribe is never encoded": {
+        "headers": (
+            ("List-Unsubscribe", "<https://mail.example.com/u/" + "t" * 90 + ">, "
+                                 "<mailto:unsubscribe@example.com?subject=" + "s" * 40 + ">"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ),
+    },
+}  # fmt: skip
+
+
+def rfc_addresses(raw: bytes, header: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs as RFC 5322 and RFC 2047 read them: unfolded, encoded words
+    decoded with the whitespace between them dropped (the modern parser of Python 3.11 keeps a
+    space there, so its display names depend on where a writer split a name)."""
+    compat = email.message_from_bytes(raw)  # compat32: the raw header values
+    values = [re.sub(r"\r?\n(?=[ \t])", "", v) for v in compat.get_all(header, [])]
+    return [(str(make_header(decode_header(name))), addr) for name, addr in getaddresses(values)]
 
 
 def free_port() -> int:

@@ -2,14 +2,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import UTC, datetime
+from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from providers.base import Attachment
+from providers.base import Attachment, OutboundEmail
 from providers.mime import build_mime, message_bytes, to_bytes
-from tests.providers.provider_testkit import MessageFactory
+from tests.providers.provider_testkit import HARD_CASES, MessageFactory, rfc_addresses
+from tests.providers.provider_testkit import make_message as build_message
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -254,3 +260,116 @@ def test_every_line_separator_is_refused_in_headers(
         message_bytes(make_message(subject=f"Hi{separator}there", attachments=()))
     with pytest.raises(ValueError, match="line break"):
         message_bytes(make_message(headers=(("X-Note", f"a{separator}b"),), attachments=()))
+
+
+ADDRESS_HEADERS = (("From", "from_addr"), ("To", "to"), ("Cc", "cc"), ("Reply-To", "reply_to"))
+
+
+def expected_addresses(message: OutboundEmail, field: str) -> list[tuple[str, str]]:
+    value = getattr(message, field)
+    values = [value] if isinstance(value, str) else list(value or ())
+    return [parseaddr(v) for v in values]
+
+
+@pytest.mark.parametrize("case", list(HARD_CASES))
+def test_addresses_and_message_ids_are_never_encoded_by_either_writer(
+    make_message: MessageFactory, case: str
+) -> None:
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    message = make_message(attachments=(), **HARD_CASES[case])
+    direct = message_bytes(message, date=when)
+    general = to_bytes(build_mime(message, date=when))
+    for raw in (direct, general):
+        msg = parse(raw)
+        assert not msg.defects and not any(p.defects for p in msg.walk())
+        assert raw.isascii()
+        for header, field in ADDRESS_HEADERS:
+            expected = expected_addresses(message, field)
+            assert rfc_addresses(raw, header) == expected, header
+            parsed = msg[header].addresses if msg[header] is not None else ()
+            assert [a.addr_spec for a in parsed] == [addr for _, addr in expected], header
+            for _, addr in expected:
+                assert f"{addr}".encode() in raw  # written as it is, never encoded
+        assert msg["Message-ID"].strip() == message.message_id
+        assert message.message_id.encode() in raw
+        assert str(msg["Subject"]) == message.subject
+        for name, value in message.headers:
+            assert str(msg[name]) == value
+            if not name.lower().startswith("x-"):
+                assert re.sub(rb"\r\n ", b" ", raw).count(value.encode()) == 1
+        header_block = raw.split(b"\r\n\r\n", 1)[0]
+        for line in header_block.split(b"\r\n"):
+            # Past 78 columns only for a word that no line can hold (an address, a URL).
+            assert len(line) <= 78 or max(len(w) for w in line.split(b" ")) >= 72, line
+            assert len(line) <= 998
+    assert _summary(parse(direct))[:2] == _summary(parse(general))[:2]
+
+
+NAME_CHARS = st.characters(
+    codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp"), exclude_characters="\x85"
+)
+LOCAL_PARTS = st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,62}[a-z0-9]", fullmatch=True).filter(
+    lambda s: ".." not in s
+)
+DOMAINS = st.from_regex(
+    r"(xn--)?[a-z0-9]{1,40}(\.[a-z0-9-]{1,30}[a-z0-9])?\.[a-z]{2,6}", fullmatch=True
+)
+
+
+@st.composite
+def mailboxes(draw: st.DrawFn) -> str:
+    addr = f"{draw(LOCAL_PARTS)}@{draw(DOMAINS)}"
+    name = draw(st.text(NAME_CHARS, max_size=60)).strip()
+    return str(HeaderAddress(display_name=name, addr_spec=addr)) if name else addr
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sender=mailboxes(),
+    to=st.lists(mailboxes(), min_size=1, max_size=12),
+    subject=st.text(NAME_CHARS, max_size=120),
+)
+def test_random_addresses_survive_both_writers(sender: str, to: list[str], subject: str) -> None:
+    message = build_message(
+        from_addr=sender, to=tuple(to), cc=(), reply_to=None, subject=subject, attachments=()
+    )
+    direct = message_bytes(message)
+    for raw in (direct, to_bytes(build_mime(message))):
+        assert rfc_addresses(raw, "From") == [parseaddr(sender)]
+        assert rfc_addresses(raw, "To") == [parseaddr(v) for v in to]
+        assert str(parse(raw)["Subject"]) == subject
+    for line in direct.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        assert len(line) <= 78 or max(len(w) for w in line.split(b" ")) >= 72, line
+
+
+@pytest.mark.parametrize(
+    "to", ['"john doe"@example.com', "Jo <jo@[192.0.2.1]>", 'Ünï <"a b"@example.org>']
+)
+def test_addresses_the_field_writer_does_not_know_go_to_the_email_package(
+    make_message: MessageFactory, to: str
+) -> None:
+    when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    message = make_message(to=(to, "Zoë <z@example.com>"), html=None, attachments=())
+    raw = message_bytes(message, date=when)
+
+    assert raw == to_bytes(build_mime(message, date=when))  # text only: no random boundary
+    assert [a.addr_spec for a in parse(raw)["To"].addresses] == [
+        parseaddr(to)[1],
+        "z@example.com",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"message_id": "<a b@example.com>"}, "printable ASCII without spaces"),
+        ({"message_id": "<ünï@example.com>"}, "printable ASCII without spaces"),
+        ({"headers": (("List-Unsubscribe", "<https://exämple.com/u>"),)}, "must be ASCII"),
+    ],
+)
+def test_message_ids_and_structured_headers_are_never_encoded_so_must_be_ascii(
+    make_message: MessageFactory, overrides: dict[str, object], error: str
+) -> None:
+    for attachments in ((), make_message().attachments):
+        with pytest.raises(ValueError, match=error):
+            message_bytes(make_message(attachments=attachments, **overrides))

@@ -7,13 +7,20 @@ import email.policy
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from email.utils import parseaddr
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
 from providers.errors import ConfigurationError
 from providers.smtp import SmtpProvider
-from tests.providers.provider_testkit import MessageFactory, SmtpServer, password_authenticator
+from tests.providers.provider_testkit import (
+    HARD_CASES,
+    MessageFactory,
+    SmtpServer,
+    password_authenticator,
+    rfc_addresses,
+)
 
 StartSmtp = Callable[..., SmtpServer]
 
@@ -236,3 +243,31 @@ def test_an_untrusted_certificate_is_a_configuration_error(
 def test_contradictory_settings_fail_at_construction(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SmtpProvider("127.0.0.1", 25, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", list(HARD_CASES))
+def test_long_names_addresses_and_ids_arrive_parseable(
+    smtp_server: SmtpServer, make_provider: MakeProvider, make_message: MessageFactory, case: str
+) -> None:
+    message = make_message(attachments=(), **HARD_CASES[case])
+    make_provider(smtp_server).send(message)
+
+    [received] = smtp_server.handler.received
+    msg = email.message_from_bytes(received.content, policy=email.policy.default)
+    assert not msg.defects
+    for header, values in (
+        ("From", [message.from_addr]),
+        ("To", message.to),
+        ("Cc", message.cc),
+        ("Reply-To", [message.reply_to] if message.reply_to else []),
+    ):
+        expected = [parseaddr(v) for v in values]
+        assert rfc_addresses(received.content, header) == expected
+        assert [a.addr_spec for a in msg[header].addresses] == [addr for _, addr in expected]
+    assert msg["Message-ID"].strip() == message.message_id
+    assert f"\r\n {message.message_id}\r\n".encode() in received.content.replace(
+        b"Message-ID:", b"\r\n"
+    )  # whole, never encoded
+    assert str(msg["Subject"]) == message.subject
+    assert [(name, str(msg[name])) for name, _ in message.headers] == list(message.headers)
+    assert received.rcpt_tos == list(dict.fromkeys(parseaddr(v)[1] for v in message.recipients))
