@@ -483,24 +483,21 @@ def bulk(
     figures: Figures = {}
     for latency in latencies:
         stack.set_latency(latency)
+        baseline: Figures = {}
         if postoffice:
             stack.reset()
-            processes, threads = POST_OFFICE_DEFAULT
-            figures[at("post_office_per_s", latency)] = postoffice(processes, threads, cap)[
+            baseline[at("post_office_per_s", latency)] = postoffice(*POST_OFFICE_DEFAULT, cap)[
                 "emails_per_s"
             ]
             if latency == 0:
                 stack.reset()
-                processes, threads = POST_OFFICE_FASTEST
-                figures["post_office_4x5_per_s_0ms"] = postoffice(processes, threads, cap)[
+                baseline["post_office_4x5_per_s_0ms"] = postoffice(*POST_OFFICE_FASTEST, cap)[
                     "emails_per_s"
                 ]
         stack.reset()
         # As many connections as keep the sink busy at this latency (200 in flight at 100 ms).
         connections = 4 if latency == 0 else 200
-        figures[at("sink_ceiling_per_s", latency)] = ceiling(
-            stack.smtp_port, bulk_message(), count=4000, connections=connections
-        )
+        sink_ceiling = ceiling(stack.smtp_port, bulk_message(), count=4000, connections=connections)
         stack.reset(fresh_workers=True)
         template = bulk_template(stack)
         before = stack.cpu()
@@ -511,19 +508,22 @@ def bulk(
             delivered, rate = delivery(stack, count, started, deadline)
         # Read before the workers of a run cut short are replaced.
         cpu = cpu_per_email(before, stack.cpu(), delivered)
-        figures |= sampler.figures(latency)
+        memory = sampler.figures(latency)
         if delivered < count:
             cut_short(f"bulk at {latency:g} ms", delivered, count, rate, cap)
             stack.reset(fresh_workers=True)
         figures[at("emails_per_s", latency)] = rate
         figures[at("delivered", latency)] = delivered
+        figures |= baseline
+        if baseline:
+            figures[at("ratio_po", latency)] = rate / baseline[at("post_office_per_s", latency)]
+        if "post_office_4x5_per_s_0ms" in baseline:
+            figures["ratio_po4x5_0ms"] = rate / baseline["post_office_4x5_per_s_0ms"]
         figures[at("cpu_ms", latency)] = cpu["cpu_ms"]
         for group in ("worker", "api", "postgres", "sink"):
             figures[at(f"{group}_cpu_ms", latency)] = cpu[f"{group}_cpu_ms"]
-        if at("post_office_per_s", latency) in figures:
-            figures[at("ratio_po", latency)] = rate / figures[at("post_office_per_s", latency)]
-        if latency == 0 and "post_office_4x5_per_s_0ms" in figures:
-            figures["ratio_po4x5_0ms"] = rate / figures["post_office_4x5_per_s_0ms"]
+        figures |= memory
+        figures[at("sink_ceiling_per_s", latency)] = sink_ceiling
     _hiding_ratio(figures, latencies)
     stack.set_latency(0)
     return figures

@@ -167,15 +167,25 @@ async def _sendgrid_connection(
         writer.close()
 
 
-def serve_sendgrid(counter: Counter, loop: asyncio.AbstractEventLoop, port: int) -> None:
+def serve_sendgrid(counter: Counter, loop: asyncio.AbstractEventLoop, port: int) -> asyncio.Server:
     """Listen for SendGrid's Mail Send on `loop` (the SMTP controller's, in its thread)."""
 
-    async def start() -> None:
-        await asyncio.start_server(
+    async def start() -> asyncio.Server:
+        return await asyncio.start_server(
             lambda r, w: _sendgrid_connection(counter, r, w), "127.0.0.1", port, backlog=1024
         )
 
-    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    return asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+
+
+def stop_sendgrid(server: asyncio.Server, loop: asyncio.AbstractEventLoop) -> None:
+    """Stop listening (before the loop stops)."""
+
+    async def stop() -> None:
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
 
 
 # -- stats -------------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ edit `DEFAULT_WORKERS` or pass `--worker SPEC` (repeatable, one per worker proce
     --worker "pool=threads,concurrency=50,queues=mailroom-bench.bulk,args=-O fair"
     --worker "concurrency=2,env:MAILROOM_SEND_THREADS=64"
 
-Keys: `pool`, `concurrency`, `queues` (``+``-separated; empty: the app's default queue), `args`
-(more `celery worker` arguments, shell-quoted), `env:NAME` (an environment variable for that
-worker only). `--worker-env NAME=VALUE` sets one for every worker and the API, e.g. a setting
-the code under test reads to name its queues.
+Keys: `pool`, `concurrency`, `queues` (``+``-separated; empty: the app's default queue),
+`env:NAME` (an environment variable for that worker only) and, last, `args` (more `celery worker`
+arguments, shell-quoted: it takes the rest of the spec). `--worker-env NAME=VALUE` sets one
+for every worker and the API, e.g. a setting the code under test reads to name its queues.
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ class WorkerSpec:
         parts = [f"pool={self.pool}", f"concurrency={self.concurrency}"]
         if self.queues:
             parts.append("queues=" + "+".join(self.queues))
-        if self.args:
-            parts.append("args=" + shlex.join(self.args))
         parts += [f"env:{k}={v}" for k, v in self.env.items()]
+        if self.args:
+            # Last: `args` takes the rest of a spec.
+            parts.append("args=" + shlex.join(self.args))
         return ",".join(parts)
 
 
