@@ -41,10 +41,10 @@ def main() -> None:
             count = min(args.count, connections * 20) if args.latency_ms else args.count
             rate = ceiling(smtp_port, message, count=count, connections=connections)
             seen = http_json("GET", f"{stats}/stats")[1]
-            bound = connections * 1000 / args.latency_ms if args.latency_ms else float("inf")
+            bound = f"{connections * 1000 / args.latency_ms:,.0f}/s" if args.latency_ms else "none"
             print(
                 f"latency {args.latency_ms:g} ms, {connections} connections: {rate:,.0f}/s "
-                f"(bound {bound:,.0f}/s), {seen['count']} answered, "
+                f"(bound {bound}), {seen['count']} answered, "
                 f"max_in_flight {seen['max_in_flight']}",
                 flush=True,
             )
