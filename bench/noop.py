@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
+from celery.signals import worker_ready
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 
@@ -33,6 +35,15 @@ def noop_done(marker: str) -> None:
         os.write(fd, b".")
     finally:
         os.close(fd)
+
+
+@worker_ready.connect
+def _announce_ready(sender: Any, **_: Any) -> None:
+    """Tell the benchmark this worker consumes now, whatever its pool (a file named after the
+    node's name in BENCH_READY_DIR): at WARNING level a worker prints no "ready"."""
+    folder = os.environ.get("BENCH_READY_DIR")
+    if folder:
+        Path(folder, str(sender.hostname).split("@")[0]).touch()
 
 
 def publish_noop_chains(count: int) -> None:

@@ -1,5 +1,11 @@
-"""The five scenarios of `make bench`. Each run returns figures: Mailroom's and its baseline's,
-measured one after the other in the same run so that their ratio holds on a noisy machine."""
+"""The scenarios of `make bench`. Each run returns figures: Mailroom's and its baseline's,
+measured one after the other in the same run so that their ratio holds on a noisy machine.
+
+Figures taken at a provider latency carry it in their name (`emails_per_s_100ms`). Every run
+that waits for deliveries stops at a time cap: a run cut short reports what was delivered by then
+(`delivered_…`) and the rate so far, and the workers are replaced before the next run so that
+what it left in flight does not count there.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.sink import ceiling
+from bench.sink import TRACK_HEADER, ceiling
 from bench.stack import ROOT, Stack, http_json, wait_until
 
 Figures = dict[str, float]
@@ -32,15 +38,48 @@ INLINE_HTML = "<h1>Your order {{ ORDER }}</h1>" + PARAGRAPH * 12
 INLINE_TEXT = "Your order {{ ORDER }}\n\n" + re.sub("<[^>]+>", "", PARAGRAPH) * 12
 
 
-def send_body(serial: int) -> dict[str, Any]:
-    """`POST /send` with inline content and 3 recipients."""
-    return {
+def send_body(serial: int, track: bool = False) -> dict[str, Any]:
+    """`POST /send` with inline content and 3 recipients; `track`: the sink notes when it
+    answered this one (the header marks single sends among bulk ones)."""
+    body: dict[str, Any] = {
         "to": RECIPIENTS,
         "subject": "Your order {{ ORDER }}",
         "html": INLINE_HTML,
         "text": INLINE_TEXT,
         "variables": {"ORDER": f"#{serial}"},
     }
+    if track:
+        body["headers"] = {TRACK_HEADER: "single"}
+    return body
+
+
+def at(name: str, latency_ms: float) -> str:
+    """A figure's name at a provider latency: `emails_per_s_100ms`."""
+    return f"{name}_{latency_ms:g}ms"
+
+
+def delivery(stack: Stack, count: int, started: float, deadline: float) -> tuple[int, float]:
+    """Wait (until `deadline`, time.monotonic()) for `count` emails at the sink; (delivered,
+    emails/s). Complete: from `started` (time.time()) to the last `sent` recorded. Cut short:
+    what the sink answered, from `started` to now."""
+    delivered = stack.wait_delivered(count, deadline)
+    if delivered < count:
+        return delivered, delivered / (time.time() - started)
+    try:
+        wait_until(lambda: stack.count_status("sent") >= count, 60, "every email recorded sent")
+    except RuntimeError:
+        # Delivered but not all recorded within a minute: rate the deliveries.
+        return delivered, delivered / (float(stack.sink_stats()["last"]) - started)
+    return delivered, count / (stack.last_sent_at() - started)
+
+
+def cut_short(name: str, delivered: int, count: int, rate: float, cap: float) -> None:
+    """Say that a run hit its time cap."""
+    print(
+        f"  {name}: stopped at the {cap:.0f} s cap, {delivered:,} of {count:,} delivered, "
+        f"{rate:,.2f}/s so far",
+        flush=True,
+    )
 
 
 # -- 1. API ------------------------------------------------------------------------------------
@@ -99,7 +138,7 @@ def api(stack: Stack, seconds: int = 10, connections: int = 32) -> Figures:
     The workers are stopped so both endpoints have the two cores to themselves; what they
     publish is purged afterwards.
     """
-    stack.kill("worker")
+    stack.kill_workers()
     try:
         stack.reset()
         bare = wrk(f"{stack.api}/bench/bare", "{}", stack.key, seconds, connections)
@@ -111,7 +150,7 @@ def api(stack: Stack, seconds: int = 10, connections: int = 32) -> Figures:
         if bare["errors"] or ours["errors"]:
             raise RuntimeError(f"failed requests: bare {bare['errors']}, send {ours['errors']}")
     finally:
-        stack.start_worker()
+        stack.start_workers()
     return {
         "send_rps": ours["rps"],
         "send_p50_ms": ours["p50_ms"],
@@ -129,19 +168,26 @@ def api(stack: Stack, seconds: int = 10, connections: int = 32) -> Figures:
 # -- 2. single sends end to end ----------------------------------------------------------------
 
 
-def post_many(stack: Stack, count: int, threads: int = 8) -> list[tuple[str, float]]:
-    """POST /send `count` times from `threads` clients; (email id, time sent) of each."""
+def post_many(
+    stack: Stack, count: int, deadline: float, threads: int = 8
+) -> list[tuple[str, float]]:
+    """POST /send up to `count` times from `threads` clients, stopping at `deadline`
+    (time.monotonic()); (email id, time sent) of each."""
     out: list[tuple[str, float]] = []
+    failures: list[str] = []
     lock = threading.Lock()
     serials = iter(range(count))
 
     def client() -> None:
         for serial in serials:
+            if time.monotonic() >= deadline or failures:
+                return
             started = time.time()
             status, answer = http_json("POST", f"{stack.api}/send", send_body(serial), stack.auth())
-            if status != 200:
-                raise RuntimeError(f"POST /send answered {status}: {answer}")
             with lock:
+                if status != 200:
+                    failures.append(f"POST /send answered {status}: {answer}")
+                    return
                 out.append((answer["data"]["emailId"], started))
 
     workers = [threading.Thread(target=client) for _ in range(threads)]
@@ -149,77 +195,139 @@ def post_many(stack: Stack, count: int, threads: int = 8) -> list[tuple[str, flo
         worker.start()
     for worker in workers:
         worker.join()
-    if len(out) != count:
-        raise RuntimeError(f"only {len(out)} of {count} requests succeeded")
+    if failures:
+        raise RuntimeError(failures[0])
     return out
 
 
-def noop_chains(stack: Stack, count: int) -> float:
-    """Chains of four no-op tasks per second on the same worker (published first, then timed
-    from the first publish to the last chain's end)."""
+def noop_chains(stack: Stack, count: int, cap: float) -> float:
+    """Chains of four no-op tasks per second on the same workers (published first, then timed
+    from the first publish to the last chain's end, or to the cap)."""
     from bench.noop import publish_noop_chains
 
     stack.reset()
     started = time.time()
+    deadline = time.monotonic() + cap
     publish_noop_chains(count)
-    wait_until(
-        lambda: stack.noop_file.exists() and stack.noop_file.stat().st_size >= count,
-        600, f"{count} no-op chains", 0.05,
-    )  # fmt: skip
+
+    def done() -> int:
+        return stack.noop_file.stat().st_size if stack.noop_file.exists() else 0
+
+    while done() < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done() < count:
+        rate = done() / (time.time() - started)
+        cut_short("no-op chains", done(), count, rate, cap)
+        stack.reset(fresh_workers=True)
+        return rate
     return count / (stack.noop_file.stat().st_mtime - started)
 
 
 def cpu_per_email(before: dict[str, float], after: dict[str, float], count: int) -> Figures:
-    """CPU milliseconds per email of each process group between two `Stack.cpu()` readings."""
-    return {f"{name}_cpu_ms": 1000 * (after[name] - before[name]) / count for name in after}
-
-
-def single(stack: Stack, count: int = 3000) -> Figures:
-    """3,000 emails through the API, each its own chain, to the sink; beside the no-op chain.
-    With the CPU each process group spent per email (and the worker's per no-op chain)."""
-    before = stack.cpu()
-    baseline = noop_chains(stack, count)
-    noop_cpu = cpu_per_email(before, stack.cpu(), count)
-    stack.reset()
-    before = stack.cpu()
-    started = time.time()
-    post_many(stack, count)
-    stack.wait_sink(count, 900)
-    wait_until(lambda: stack.count_status("sent") >= count, 120, "every email recorded sent")
-    ours = count / (stack.last_sent_at() - started)
-    return {
-        "emails_per_s": ours,
-        "noop_chains_per_s": baseline,
-        "ratio": ours / baseline,
-        **cpu_per_email(before, stack.cpu(), count),
-        "noop_worker_cpu_ms": noop_cpu["worker_cpu_ms"],
+    """CPU milliseconds per email of each process group between two `Stack.cpu()` readings,
+    and their sum (`cpu_ms`)."""
+    groups = {
+        f"{name}_cpu_ms": 1000 * (after[name] - before[name]) / max(count, 1) for name in after
     }
+    return {**groups, "cpu_ms": sum(groups.values())}
 
 
-def latency(stack: Stack, rate: float = 10.0, seconds: float = 20.0) -> Figures:
-    """POST -> arrival at the sink, one email every 1/rate s (light load)."""
-    stack.reset()
+def single(stack: Stack, count: int, latencies: list[float], cap: float) -> Figures:
+    """`count` emails through the API, each its own chain, to the sink, at each provider
+    latency; beside the no-op chain (no provider: measured once). With the CPU each process
+    group spent per email. `hiding_ratio`: the rate at the highest latency over the rate at 0."""
+    stack.set_latency(0)
+    before = stack.cpu()
+    baseline = noop_chains(stack, count, cap)
+    figures: Figures = {
+        "noop_chains_per_s": baseline,
+        "noop_worker_cpu_ms": cpu_per_email(before, stack.cpu(), count)["worker_cpu_ms"],
+    }
+    for latency in latencies:
+        stack.reset()
+        stack.set_latency(latency)
+        before = stack.cpu()
+        started = time.time()
+        deadline = time.monotonic() + cap
+        posted = post_many(stack, count, deadline)
+        delivered, rate = delivery(stack, len(posted), started, deadline)
+        cpu = cpu_per_email(before, stack.cpu(), delivered)
+        if delivered < count:
+            cut_short(f"single at {latency:g} ms", delivered, count, rate, cap)
+            stack.reset(fresh_workers=True)
+        figures[at("emails_per_s", latency)] = rate
+        figures[at("cpu_ms", latency)] = cpu["cpu_ms"]
+        for group in ("worker", "api", "postgres", "sink"):
+            figures[at(f"{group}_cpu_ms", latency)] = cpu[f"{group}_cpu_ms"]
+        figures[at("delivered", latency)] = delivered
+    if 0 in latencies:
+        figures["ratio"] = figures[at("emails_per_s", 0)] / baseline
+    _hiding_ratio(figures, latencies)
+    stack.set_latency(0)
+    return figures
+
+
+def _hiding_ratio(figures: Figures, latencies: list[float]) -> None:
+    """`hiding_ratio`: the rate at the highest latency over the rate at 0 ms, when both ran."""
+    high = max(latencies)
+    if 0 in latencies and high > 0 and figures[at("emails_per_s", 0)]:
+        figures["hiding_ratio"] = figures[at("emails_per_s", high)] / figures[at("emails_per_s", 0)]
+
+
+def paced_sends(
+    stack: Stack, rate: float, seconds: float, stop: threading.Event | None = None
+) -> list[tuple[str, float]]:
+    """POST /send (tracked by the sink) `rate` times a second for `seconds` (or until `stop`);
+    (email id, time the request started) of each."""
     sent: list[tuple[str, float]] = []
-    total = int(rate * seconds)
     began = time.monotonic()
-    for serial in range(total):
+    for serial in range(int(rate * seconds)):
         # Paced from the start so a slow request does not slow the rate down.
         delay = began + serial / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        at = time.time()
-        status, answer = http_json("POST", f"{stack.api}/send", send_body(serial), stack.auth())
+        if stop is not None and stop.is_set():
+            break
+        started = time.time()
+        body = send_body(serial, track=True)
+        status, answer = http_json("POST", f"{stack.api}/send", body, stack.auth())
         if status != 200:
             raise RuntimeError(f"POST /send answered {status}: {answer}")
-        sent.append((answer["data"]["emailId"], at))
-    stack.wait_sink(total, 120)
-    arrivals = stack.sink_arrivals()
-    waits = sorted((arrivals[eid] - at) * 1000 for eid, at in sent if eid in arrivals)
-    return {
-        "p50_ms": median(waits),
-        "p90_ms": waits[int(len(waits) * 0.9)],
-        "max_ms": waits[-1],
-    }
+        sent.append((answer["data"]["emailId"], started))
+    return sent
+
+
+def waits_ms(
+    stack: Stack, sent: list[tuple[str, float]], deadline: float
+) -> tuple[list[float], int]:
+    """POST -> the sink's answer of each tracked email, sorted, once all arrived or at
+    `deadline` (time.monotonic()); one that has not arrived counts with its wait so far (a
+    lower bound). Also how many had not arrived."""
+    wanted = {email_id for email_id, _ in sent}
+    while True:
+        arrivals = stack.sink_arrivals()
+        if wanted <= arrivals.keys() or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    now = time.time()
+    waits = sorted((arrivals.get(eid, now) - posted) * 1000 for eid, posted in sent)
+    return waits, len(wanted - arrivals.keys())
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    """The value below which `share` of them fall (nearest rank)."""
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * share))]
+
+
+def latency(stack: Stack, rate: float = 10.0, seconds: float = 20.0) -> Figures:
+    """POST -> arrival at the sink (provider latency 0), one email every 1/rate s."""
+    stack.reset()
+    stack.set_latency(0)
+    sent = paced_sends(stack, rate, seconds)
+    waits, late = waits_ms(stack, sent, time.monotonic() + 120)
+    if late:
+        raise RuntimeError(f"{late} of {len(sent)} emails did not arrive within 120 s")
+    return {"p50_ms": median(waits), "p90_ms": percentile(waits, 0.9), "max_ms": waits[-1]}
 
 
 # -- 3. bulk, and 5. memory --------------------------------------------------------------------
@@ -247,6 +355,31 @@ def bulk_template(stack: Stack) -> str:
     return str(answer["data"]["templateId"])
 
 
+def post_batches(
+    stack: Stack,
+    template: str,
+    count: int,
+    per_request: int = 1000,
+    stop: threading.Event | None = None,
+) -> None:
+    """`POST /send/batch` of `count` recipients, `per_request` at a time (until `stop`)."""
+    for start in range(0, count, per_request):
+        if stop is not None and stop.is_set():
+            return
+        recipients = [
+            {"to": f"user{n}@example.com", "variables": {"NAME": f"User {n}"}}
+            for n in range(start, min(count, start + per_request))
+        ]
+        status, answer = http_json(
+            "POST",
+            f"{stack.api}/send/batch",
+            {"templateId": template, "recipients": recipients},
+            stack.auth(),
+        )
+        if status not in (200, 202):
+            raise RuntimeError(f"POST /send/batch answered {status}: {answer}")
+
+
 def bulk_message() -> bytes:
     """One bulk email as the worker writes it (about 6 KB, html and text)."""
     from providers.base import OutboundEmail
@@ -265,12 +398,16 @@ def bulk_message() -> bytes:
 
 
 class RssSampler:
-    """Samples the RSS of the worker's pool processes while a scenario runs."""
+    """Samples the memory of every worker process (main processes, pool children and below)
+    while a scenario runs: the total RSS, the total PSS (shared pages counted once, split
+    between the processes sharing them) and, at the end, the highest peak (VmHWM) of any one."""
 
     def __init__(self, stack: Stack, every: float = 0.5) -> None:
         self.stack = stack
         self.every = every
-        self.samples: list[float] = []
+        self.rss_totals: list[float] = []
+        self.pss_totals: list[float] = []
+        self.processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -284,16 +421,24 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            rss = [_status_kb(pid, "VmRSS") for pid in self.stack.worker_children()]
-            if rss:
-                self.samples.append(max(rss) / 1024)
+            pids = self.stack.worker_pids()
+            self.processes = max(self.processes, len(pids))
+            self.rss_totals.append(sum(_status_kb(pid, "VmRSS") for pid in pids) / 1024)
+            self.pss_totals.append(sum(_pss_kb(pid) for pid in pids) / 1024)
 
     def peak_mb(self) -> float:
-        """The highest peak RSS (VmHWM) of any pool process, in MB."""
-        return (
-            max((_status_kb(pid, "VmHWM") for pid in self.stack.worker_children()), default=0)
-            / 1024
-        )
+        """The highest peak RSS (VmHWM) of any one worker process, in MB."""
+        return max((_status_kb(pid, "VmHWM") for pid in self.stack.worker_pids()), default=0) / 1024
+
+    def figures(self, latency: float) -> Figures:
+        return {
+            at("worker_rss_total_peak_mb", latency): max(self.rss_totals, default=0.0),
+            at("worker_pss_total_peak_mb", latency): max(self.pss_totals, default=0.0),
+            at("worker_peak_rss_mb", latency): self.peak_mb(),
+            at("worker_rss_total_first_mb", latency): self.rss_totals[0] if self.rss_totals else 0,
+            at("worker_rss_total_last_mb", latency): self.rss_totals[-1] if self.rss_totals else 0,
+            at("worker_processes", latency): float(self.processes),
+        }
 
 
 def _status_kb(pid: int, field: str) -> float:
@@ -306,49 +451,154 @@ def _status_kb(pid: int, field: str) -> float:
     return 0.0
 
 
-def bulk(
-    stack: Stack, count: int = 10_000, postoffice: Callable[[int], Figures] | None = None
-) -> Figures:
-    """`POST /send/batch` with `count` recipients (1,000 per request) beside post_office.
+def _pss_kb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
 
-    A fresh worker first, so its memory figures cover exactly these `count` sends.
+
+# post_office as issue 16 sets it (2 processes × its default 5 threads; `send_queued_mail`
+# itself defaults to 1 process), and the bench's earlier baseline (4 × 5, its fastest setting
+# here) at 0 ms. Batches of 5,000 for both (bench/baselines/post_office.py says why).
+PostOffice = Callable[[int, int, float], Figures]
+POST_OFFICE_DEFAULT = (2, 5)
+POST_OFFICE_FASTEST = (4, 5)
+
+
+def bulk(
+    stack: Stack,
+    count: int,
+    latencies: list[float],
+    cap: float,
+    postoffice: PostOffice | None = None,
+) -> Figures:
+    """`POST /send/batch` with `count` recipients (1,000 per request) at each provider latency,
+    each beside django-post_office at the same latency and the sink's own ceiling there.
+
+    Fresh workers before each of Mailroom's runs, so the memory figures cover those sends only.
     """
-    baseline = postoffice(count) if postoffice else {}
-    stack.reset()
-    sink_ceiling = ceiling(stack.smtp_port, bulk_message())
-    stack.reset()
-    stack.restart_worker()
-    template = bulk_template(stack)
-    before = stack.cpu()
-    started = time.time()
-    with RssSampler(stack) as sampler:
-        for start in range(0, count, 1000):
-            recipients = [
-                {"to": f"user{n}@example.com", "variables": {"NAME": f"User {n}"}}
-                for n in range(start, min(count, start + 1000))
+    figures: Figures = {}
+    for latency in latencies:
+        stack.set_latency(latency)
+        baseline: Figures = {}
+        if postoffice:
+            stack.reset()
+            baseline[at("post_office_per_s", latency)] = postoffice(*POST_OFFICE_DEFAULT, cap)[
+                "emails_per_s"
             ]
-            status, answer = http_json(
-                "POST",
-                f"{stack.api}/send/batch",
-                {"templateId": template, "recipients": recipients},
-                stack.auth(),
-            )
-            if status not in (200, 202):
-                raise RuntimeError(f"POST /send/batch answered {status}: {answer}")
-        stack.wait_sink(count, 1800)
-        wait_until(lambda: stack.count_status("sent") >= count, 120, "every email recorded sent")
-    ours = count / (stack.last_sent_at() - started)
+            if latency == 0:
+                stack.reset()
+                baseline["post_office_4x5_per_s_0ms"] = postoffice(*POST_OFFICE_FASTEST, cap)[
+                    "emails_per_s"
+                ]
+        stack.reset()
+        # As many connections as keep the sink busy at this latency (200 in flight at 100 ms).
+        connections = 4 if latency == 0 else 200
+        sink_ceiling = ceiling(stack.smtp_port, bulk_message(), count=4000, connections=connections)
+        stack.reset(fresh_workers=True)
+        template = bulk_template(stack)
+        before = stack.cpu()
+        started = time.time()
+        deadline = time.monotonic() + cap
+        with RssSampler(stack) as sampler:
+            post_batches(stack, template, count)
+            delivered, rate = delivery(stack, count, started, deadline)
+        # Read before the workers of a run cut short are replaced.
+        cpu = cpu_per_email(before, stack.cpu(), delivered)
+        memory = sampler.figures(latency)
+        if delivered < count:
+            cut_short(f"bulk at {latency:g} ms", delivered, count, rate, cap)
+            stack.reset(fresh_workers=True)
+        figures[at("emails_per_s", latency)] = rate
+        figures[at("delivered", latency)] = delivered
+        figures |= baseline
+        if baseline:
+            figures[at("ratio_po", latency)] = rate / baseline[at("post_office_per_s", latency)]
+        if "post_office_4x5_per_s_0ms" in baseline:
+            figures["ratio_po4x5_0ms"] = rate / baseline["post_office_4x5_per_s_0ms"]
+        figures[at("cpu_ms", latency)] = cpu["cpu_ms"]
+        for group in ("worker", "api", "postgres", "sink"):
+            figures[at(f"{group}_cpu_ms", latency)] = cpu[f"{group}_cpu_ms"]
+        figures |= memory
+        figures[at("sink_ceiling_per_s", latency)] = sink_ceiling
+    _hiding_ratio(figures, latencies)
+    stack.set_latency(0)
+    return figures
+
+
+# -- 6. lanes: single sends while a batch is in flight -----------------------------------------
+
+
+def lanes(
+    stack: Stack,
+    latency: float,
+    cap: float,
+    batch: int = 10_000,
+    rate: float = 10.0,
+    seconds: float = 20.0,
+) -> Figures:
+    """Single sends at `rate`/s for `seconds`, first alone, then while a batch of `batch`
+    recipients (requests of 1,000) is in flight, at the provider latency `latency`: POST ->
+    the sink's answer of each single send (marked by a header), median and p90.
+
+    A single send that has not arrived `cap` s after the batch began counts with its wait so
+    far (a lower bound) and in `singles_late`.
+    """
+    stack.reset(fresh_workers=True)
+    stack.set_latency(latency)
+    alone = paced_sends(stack, rate, seconds)
+    alone_waits, alone_late = waits_ms(stack, alone, time.monotonic() + cap)
+    stack.reset()
+    template = bulk_template(stack)
+    began = time.monotonic()
+    failures: list[BaseException] = []
+    first_accepted, stop = threading.Event(), threading.Event()
+
+    def post_batch() -> None:
+        try:
+            post_batches(stack, template, min(batch, 1000))
+            first_accepted.set()
+            if batch > 1000:
+                post_batches(stack, template, batch - 1000, stop=stop)
+        except BaseException as err:  # noqa: BLE001 - reported by the caller
+            failures.append(err)
+            first_accepted.set()
+
+    poster = threading.Thread(target=post_batch, daemon=True)
+    poster.start()
+    first_accepted.wait(cap)
+    # The single sends start once the batch's first request is in: the batch is in flight.
+    during = paced_sends(stack, rate, seconds)
+    # What of the batch the sink answered while the single sends went on.
+    batch_rate = (int(stack.sink_stats()["count"]) - len(stack.sink_arrivals())) / (
+        time.monotonic() - began
+    )
+    waits, late = waits_ms(stack, during, began + cap)
+    stop.set()
+    poster.join()
+    if failures:
+        raise RuntimeError(f"the batch failed: {failures[0]!r}")
+    batch_delivered = int(stack.sink_stats()["count"]) - (len(during) - late)
     figures = {
-        "emails_per_s": ours,
-        **cpu_per_email(before, stack.cpu(), count),
-        "worker_peak_rss_mb": sampler.peak_mb(),
-        "worker_rss_first_mb": sampler.samples[0] if sampler.samples else 0.0,
-        "worker_rss_last_mb": sampler.samples[-1] if sampler.samples else 0.0,
+        "no_batch_p50_ms": median(alone_waits),
+        "no_batch_p90_ms": percentile(alone_waits, 0.9),
+        "p50_ms": median(waits),
+        "p90_ms": percentile(waits, 0.9),
+        "p50_vs_no_batch": median(waits) / median(alone_waits),
+        "p90_vs_no_batch": percentile(waits, 0.9) / percentile(alone_waits, 0.9),
+        "max_ms": waits[-1],
+        "singles": float(len(during)),
+        "singles_late": float(late + alone_late),
+        "batch_delivered": float(batch_delivered),
+        "batch_per_s_during_singles": batch_rate,
     }
-    figures["sink_ceiling_per_s"] = sink_ceiling
-    if baseline:
-        figures["post_office_per_s"] = baseline["emails_per_s"]
-        figures["ratio"] = ours / baseline["emails_per_s"]
+    # What is left of the batch must not reach the next scenario.
+    stack.reset(fresh_workers=True)
+    stack.set_latency(0)
     return figures
 
 

@@ -2,8 +2,9 @@
 
 PostgreSQL and RabbitMQ are the machine's own (started by scripts/ensure-services.sh if they are
 installed but down); the benchmark gets a database and a queue of its own on them. The API runs
-under gunicorn, the worker is Celery's prefork pool with Mailroom's settings, and a counting
-aiosmtpd sink (bench/sink.py) stands in for the relay. Each process logs to var/bench/logs.
+under gunicorn, the workers are those of `bench/workers.py` with Mailroom's settings, and a
+counting sink (bench/sink.py: SMTP and SendGrid v3, answering after the provider latency it is
+set to) stands in for the provider. Each process logs to var/bench/logs.
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from bench.sink import SENDGRID_KEY
+from bench.workers import DEFAULT_WORKERS, WorkerSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = os.environ.get("BENCH_DATABASE", "mailroom_bench")
 BROKER = os.environ.get("BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-QUEUE = "mailroom-bench"
+QUEUE = os.environ.get("BENCH_QUEUE", "mailroom-bench")
 
 
 def free_port() -> int:
@@ -38,10 +42,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pids: list[int], reaped_of: int | None = None) -> float:
+def cpu_seconds(pids: list[int], reaped: bool = False) -> float:
     """User + system CPU seconds these processes have used, from /proc (0 for one that is gone),
-    plus, for `reaped_of`, what its children that exited used (a prefork pool replaces its
-    processes every `worker_max_tasks_per_child` tasks, taking their CPU account with them).
+    plus, when `reaped`, what their children that exited used (a prefork pool replaces its
+    processes every `worker_max_tasks_per_child` tasks, taking their CPU account with them;
+    a live child is counted by itself, a reaped one in its parent's account, never both).
 
     Figures of CPU per email hold on a shared machine where rates do not: the noise of other
     work lands in wall-clock time, not in our processes' CPU accounts.
@@ -55,9 +60,29 @@ def cpu_seconds(pids: list[int], reaped_of: int | None = None) -> float:
             continue
         # utime, stime; then cutime, cstime: the children this process waited for.
         total += int(fields[11]) + int(fields[12])
-        if pid == reaped_of:
+        if reaped:
             total += int(fields[13]) + int(fields[14])
     return total / ticks
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...), from /proc."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            stack += children
+    return found
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.05) -> None:
@@ -88,40 +113,56 @@ def http_json(
 class Stack:
     """The processes of one benchmark session; `start()` once, `stop()` at the end."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 2, api_workers: int = 2) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        workers: Sequence[WorkerSpec] = DEFAULT_WORKERS,
+        api_workers: int = 2,
+        provider: str = "smtp",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.logs = workdir / "logs"
-        self.concurrency = concurrency
+        self.workers = tuple(workers)
         self.api_workers = api_workers
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.smtp_port = free_port()
+        self.sendgrid_port = free_port()
         self.stats_port = free_port()
         self.api_port = free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.db_url = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
         self.noop_file = workdir / "noop-done"
+        self.ready_dir = workdir / "ready"
         self.key = ""
+        if provider not in ("smtp", "sendgrid"):
+            raise ValueError(f"provider {provider!r}: smtp or sendgrid")
         self.env = {
             **os.environ,
             "DATABASE_URL": self.db_url.replace("postgresql://", "postgresql+psycopg://"),
             "BROKER_URL": BROKER,
             "MAILROOM_QUEUE": QUEUE,
             "MAILROOM_VAR_DIR": str(workdir / "var"),
-            "EMAIL_PROVIDERS": "smtp",
+            "EMAIL_PROVIDERS": provider,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.smtp_port),
+            "SENDGRID_HOST": f"http://127.0.0.1:{self.sendgrid_port}",
+            "SENDGRID_API_KEY": SENDGRID_KEY,
             "DEFAULT_FROM": "bench@example.com",
             # Benchmarks measure throughput, not the per-key limit.
             "MAILROOM_RATE_LIMIT": "",
             "LOG_LEVEL": "WARNING",
             "BENCH_NOOP_DONE_FILE": str(self.noop_file),
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+            "BENCH_READY_DIR": str(self.ready_dir),
+            **(extra_env or {}),
         }
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Services, a fresh database, the sink, the API and the worker."""
+        """Services, a fresh database, the sink, the API and the workers."""
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.workdir / "metrics").mkdir(parents=True, exist_ok=True)
         subprocess.run([str(ROOT / "scripts" / "ensure-services.sh")], check=True)
@@ -137,14 +178,14 @@ class Stack:
         self.spawn(
             "sink",
             [
-                str(BIN / "python"), "-m", "bench.sink", "--track-ids",
-                "--smtp-port", str(self.smtp_port), "--stats-port", str(self.stats_port),
+                str(BIN / "python"), "-m", "bench.sink", "--smtp-port", str(self.smtp_port),
+                "--sendgrid-port", str(self.sendgrid_port), "--stats-port", str(self.stats_port),
             ],
         )  # fmt: skip
         wait_until(self._sink_up, 20, "the SMTP sink")
         self.start_api()
         self.purge()
-        self.start_worker()
+        self.start_workers()
 
     def stop(self) -> None:
         """Stop every process (TERM, then KILL after 20 s)."""
@@ -160,13 +201,13 @@ class Stack:
         )  # fmt: skip
 
     def kill(self, name: str, timeout: float = 20) -> None:
-        """Stop one process group gracefully, then for good."""
+        """Stop one process group: TERM, then KILL after `timeout` s (at once if 0)."""
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM if timeout else signal.SIGKILL)
         try:
-            proc.wait(timeout)
+            proc.wait(timeout or None)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -188,41 +229,56 @@ class Stack:
         self.spawn("api", args, env)
         wait_until(lambda: self._get_ok(f"{self.api}/health"), 30, "the API")
 
-    def start_worker(self, extra: list[str] | None = None) -> None:
-        """One Celery worker, prefork, Mailroom's settings, the no-op tasks registered too."""
-        args = [
-            str(BIN / "celery"), "-A", "bench.noop", "worker", "--pool", "prefork",
-            "--concurrency", str(self.concurrency), "--loglevel", "WARNING", "--without-gossip",
-            "--without-mingle", "--without-heartbeat", *(extra or []),
-        ]  # fmt: skip
-        self.spawn("worker", args)
-        wait_until(self._worker_ready, 60, "the worker")
+    def worker_names(self) -> list[str]:
+        """The names (in `procs`) of the worker processes the stack runs."""
+        return [f"worker{n}" for n in range(len(self.workers))]
 
-    def restart_worker(self) -> None:
-        """A fresh worker (a fresh pool: memory figures start from zero)."""
-        self.kill("worker")
-        self.start_worker()
+    def start_workers(self) -> None:
+        """The workers of `self.workers` (bench/workers.py), the no-op tasks registered too;
+        back when each has said it is ready (bench/noop.py's `worker_ready` handler)."""
+        self.ready_dir.mkdir(parents=True, exist_ok=True)
+        nodes = []
+        for name, spec in zip(self.worker_names(), self.workers, strict=True):
+            node = f"bench-{name}@%h"
+            (self.ready_dir / node.split("@")[0]).unlink(missing_ok=True)
+            command = spec.command(str(BIN / "celery"), "bench.noop", node)
+            self.spawn(name, command, {**self.env, **spec.env})
+            nodes.append(node.split("@")[0])
+        wait_until(
+            lambda: all((self.ready_dir / node).exists() for node in nodes), 90, "the workers"
+        )
+
+    def kill_workers(self, graceful: bool = True) -> None:
+        """Stop every worker: TERM, then KILL after 20 s; at once with KILL if not `graceful`
+        (a run cut short: its tasks would finish their sends first)."""
+        for name in self.worker_names():
+            self.kill(name, timeout=20 if graceful else 0)
+
+    def restart_workers(self) -> None:
+        """Fresh workers (fresh pools: memory figures start from zero, nothing in flight)."""
+        self.kill_workers()
+        self.start_workers()
 
     def group_pids(self, name: str) -> list[int]:
-        """The process `name` and its children (gunicorn's workers, the worker's pool)."""
+        """The process `name` and everything below it (gunicorn's workers, a worker's pool)."""
         proc = self.procs.get(name)
         if proc is None:
             return []
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        found = children.read_text().split() if children.exists() else []
-        return [proc.pid, *(int(pid) for pid in found)]
+        return [proc.pid, *descendants(proc.pid)]
+
+    def worker_pids(self) -> list[int]:
+        """Every process of every worker: main processes, pool children and below."""
+        return [pid for name in self.worker_names() for pid in self.group_pids(name)]
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by the worker, the API, the sink and the database's backends
         (read before and after a scenario: the differences are what it cost)."""
         return {
-            name: cpu_seconds(self.group_pids(name), reaped_of=self._pid(name))
-            for name in ("worker", "api", "sink")
-        } | {"postgres": cpu_seconds(self.postgres_backends())}
-
-    def _pid(self, name: str) -> int | None:
-        proc = self.procs.get(name)
-        return proc.pid if proc else None
+            "worker": cpu_seconds(self.worker_pids(), reaped=True),
+            "api": cpu_seconds(self.group_pids("api"), reaped=True),
+            "sink": cpu_seconds(self.group_pids("sink"), reaped=True),
+            "postgres": cpu_seconds(self.postgres_backends()),
+        }
 
     def postgres_backends(self) -> list[int]:
         """The server processes of the connections to the benchmark's database."""
@@ -232,31 +288,40 @@ class Stack:
             ).fetchall()
         return [int(row[0]) for row in rows]
 
-    def worker_children(self) -> list[int]:
-        """The pids of the worker's pool processes."""
-        proc = self.procs["worker"]
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
-
     # -- state between runs ------------------------------------------------------------------
 
+    def queues(self) -> list[str]:
+        """The queues the workers consume: those named in their specs, else the default."""
+        named = sorted({q for spec in self.workers for q in spec.queues})
+        return named or [self.env.get("MAILROOM_QUEUE", QUEUE)]
+
     def purge(self) -> None:
-        """Empty the benchmark's queue."""
+        """Empty the benchmark's queues."""
         subprocess.run(
-            [str(BIN / "celery"), "-A", "tasks.app", "purge", "-f", "-Q", QUEUE],
+            [str(BIN / "celery"), "-A", "bench.noop", "purge", "-f", "-Q", ",".join(self.queues())],
             cwd=ROOT, env=self.env, capture_output=True, check=True,
         )  # fmt: skip
 
-    def reset(self) -> None:
-        """Empty the queue, the email tables and the sink's count."""
+    def reset(self, fresh_workers: bool = False) -> None:
+        """Empty the queues, the email tables and the sink's count. With `fresh_workers`, stop
+        the workers first and start new ones after: what a run cut short left in flight (or
+        unacknowledged, back in the queue) must not land in the next run's count."""
+        if fresh_workers:
+            self.kill_workers(graceful=False)
         self.purge()
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             conn.execute("TRUNCATE emails, idempotency_keys, provider_states, rate_buckets CASCADE")
         http_json("POST", f"http://127.0.0.1:{self.stats_port}/reset")
         self.noop_file.unlink(missing_ok=True)
+        if fresh_workers:
+            self.start_workers()
+
+    def set_latency(self, ms: float) -> None:
+        """Make the sink (SMTP and SendGrid) answer each message after `ms` milliseconds."""
+        http_json("POST", f"http://127.0.0.1:{self.stats_port}/latency", {"ms": ms})
 
     def sink_stats(self) -> dict[str, Any]:
-        """{"count", "first", "last"} of the sink."""
+        """{"count", "first", "last", "max_in_flight", "latency_ms"} of the sink."""
         return http_json("GET", f"http://127.0.0.1:{self.stats_port}/stats")[1]  # type: ignore[no-any-return]
 
     def sink_arrivals(self) -> dict[str, float]:
@@ -268,6 +333,15 @@ class Stack:
         """Wait until the sink has `count` messages; its stats then."""
         wait_until(lambda: self.sink_stats()["count"] >= count, timeout, f"{count} messages", 0.1)
         return self.sink_stats()
+
+    def wait_delivered(self, count: int, deadline: float) -> int:
+        """Wait until the sink has answered `count` messages or time.monotonic() passes
+        `deadline`; how many it had answered then."""
+        while True:
+            seen = int(self.sink_stats()["count"])
+            if seen >= count or time.monotonic() >= deadline:
+                return seen
+            time.sleep(0.1)
 
     def count_status(self, status: str) -> int:
         """How many emails are in `status`."""
@@ -300,7 +374,3 @@ class Stack:
                 return bool(response.status == 200)
         except OSError:
             return False
-
-    def _worker_ready(self) -> bool:
-        # At WARNING level the worker prints no "ready": its pool being up is the sign.
-        return len(self.worker_children()) >= self.concurrency

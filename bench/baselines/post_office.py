@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REQUIREMENTS = ("Django==5.2.19", "django-post_office==3.12.0", "psycopg[binary]==3.3.9")
@@ -55,8 +61,15 @@ def run(
     processes: int = PROCESSES,
     threads: int = THREADS,
     batch_size: int = BATCH_SIZE,
+    cap: float | None = None,
+    delivered: Callable[[], int] | None = None,
 ) -> dict[str, float]:
-    """Queue and deliver ``count`` emails with post_office; return the runner's figures."""
+    """Queue and deliver ``count`` emails with post_office; return the runner's figures.
+
+    With ``cap``, delivery is stopped that many seconds after queueing ended; the figures are
+    then ``delivered()`` (what the sink counted) and the rate so far, with ``capped`` 1.
+    """
+    started_file = Path(tempfile.mkdtemp()) / "queued"
     # -I: keep this directory (whose post_office.py would shadow the package) off sys.path.
     command = [
         str(python),
@@ -68,14 +81,58 @@ def run(
         f"--processes={processes}",
         f"--threads={threads}",
         f"--batch-size={batch_size}",
+        f"--queued-file={started_file}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"post_office runner failed (exit {done.returncode}):\n{done.stderr.strip()}"
+    out, err = started_file.with_name("out"), started_file.with_name("err")
+    # A session of its own: a run cut short is stopped with its forked senders. Output goes to
+    # files: a pipe nobody reads while we wait could fill and stall the runner.
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            command, stdout=stdout, stderr=stderr, text=True, start_new_session=True
         )
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+    try:
+        figures = _finish(proc, started_file, count, cap, delivered)
+        if figures:
+            return figures
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"post_office runner failed (exit {proc.returncode}):\n{err.read_text().strip()}"
+            )
+        found: dict[str, float] = json.loads(out.read_text().strip().splitlines()[-1])
+        return found
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(started_file.parent, ignore_errors=True)
+
+
+def _finish(
+    proc: subprocess.Popen[str],
+    started_file: Path,
+    count: int,
+    cap: float | None,
+    delivered: Callable[[], int] | None,
+) -> dict[str, float]:
+    """Wait for the runner, or until `cap` s after its queueing ended: then stop it and return
+    the figures so far (empty when it finished by itself)."""
+    if cap is None:
+        proc.wait()
+        return {}
+    while proc.poll() is None and not started_file.exists():
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        return {}
+    queued_at = float(started_file.read_text())
+    try:
+        proc.wait(max(0.0, queued_at + cap - time.time()))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        sent = delivered() if delivered else 0
+        rate = sent / (time.time() - queued_at)
+        return {"emails": count, "sent": sent, "emails_per_s": rate, "capped": 1}
+    return {}
 
 
 def main() -> None:
