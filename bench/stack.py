@@ -31,6 +31,8 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:543
 DATABASE = os.environ.get("BENCH_DATABASE", "mailroom_bench")
 BROKER = os.environ.get("BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 QUEUE = os.environ.get("BENCH_QUEUE", "mailroom-bench")
+# Mailroom's lanes, as suffixes of the queue's name (celeryconfig.LANES).
+LANES = ("", ".send", ".bulk", ".bulk.send")
 
 
 def free_port() -> int:
@@ -124,7 +126,8 @@ class Stack:
     ) -> None:
         self.workdir = workdir
         self.logs = workdir / "logs"
-        self.workers = tuple(workers)
+        # A queue named ".send" is a lane of the benchmark's queue: "mailroom-bench.send".
+        self.workers = tuple(spec.on_queue(QUEUE) for spec in workers)
         self.api_workers = api_workers
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.smtp_port = free_port()
@@ -292,8 +295,10 @@ class Stack:
 
     def queues(self) -> list[str]:
         """The queues the workers consume: those named in their specs, else the default."""
-        named = sorted({q for spec in self.workers for q in spec.queues})
-        return named or [self.env.get("MAILROOM_QUEUE", QUEUE)]
+        named = {q for spec in self.workers for q in spec.queues}
+        base = self.env.get("MAILROOM_QUEUE", QUEUE)
+        # Every lane, whoever consumes it: a message left in one would leak into the next run.
+        return sorted(named | {base + lane for lane in LANES})
 
     def purge(self) -> None:
         """Empty the benchmark's queues."""

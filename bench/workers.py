@@ -9,7 +9,8 @@ edit `DEFAULT_WORKERS` or pass `--worker SPEC` (repeatable, one per worker proce
     --worker "pool=threads,concurrency=50,queues=mailroom-bench.bulk,args=-O fair"
     --worker "concurrency=2,env:MAILROOM_SEND_THREADS=64"
 
-Keys: `pool`, `concurrency`, `queues` (``+``-separated; empty: the app's default queue),
+Keys: `pool`, `concurrency`, `queues` (``+``-separated; empty: every queue of the app; a name
+starting with "." is a lane of the benchmark's queue, e.g. ".send"),
 `env:NAME` (an environment variable for that worker only) and, last, `args` (more `celery worker`
 arguments, shell-quoted: it takes the rest of the spec). `--worker-env NAME=VALUE` sets one
 for every worker and the API, e.g. a setting the code under test reads to name its queues.
@@ -18,7 +19,7 @@ for every worker and the API, e.g. a setting the code under test reads to name i
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class WorkerSpec:
             "--without-gossip", "--without-mingle", "--without-heartbeat", *queues, *self.args,
         ]  # fmt: skip
 
+    def on_queue(self, base: str) -> WorkerSpec:
+        """This spec with each queue that starts with "." (a lane: ".send") named after
+        `base`, and "" for `base` itself."""
+        return replace(
+            self, queues=tuple(base + q if q.startswith(".") or not q else q for q in self.queues)
+        )
+
     def describe(self) -> str:
         """A short form for the report."""
         parts = [f"pool={self.pool}", f"concurrency={self.concurrency}"]
@@ -53,8 +61,12 @@ class WorkerSpec:
         return ",".join(parts)
 
 
-# What `make bench` runs unless told otherwise: the deployment's worker.
-DEFAULT_WORKERS: tuple[WorkerSpec, ...] = (WorkerSpec(pool="prefork", concurrency=4),)
+# What `make bench` runs unless told otherwise: the deployment's workers (the Procfile's
+# `worker` and `sender`): rendering on prefork, provider calls on a threads pool.
+DEFAULT_WORKERS: tuple[WorkerSpec, ...] = (
+    WorkerSpec(pool="prefork", concurrency=2, queues=("", ".bulk")),
+    WorkerSpec(pool="threads", concurrency=50, queues=(".send", ".bulk.send")),
+)
 
 
 def parse(spec: str) -> WorkerSpec:
