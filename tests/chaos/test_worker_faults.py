@@ -152,10 +152,10 @@ BATCH_EMAILS = 1000
 
 
 def test_kill_worker_mid_batch(chaos_stack: Stack, census: Census, smtp_sink: SmtpSink) -> None:
-    """kill -9 a worker while it sends batches (tasks/batch_steps.py): none lost, and a copy
+    """kill -9 a worker while it sends batches (tasks/batch.py): none lost, and a copy
     sent twice only for an email whose claim the killed process held, at most one record
     group (RECORD_EVERY sends) per pool process."""
-    from tasks.batch_steps import RECORD_EVERY
+    from tasks.batch import RECORD_EVERY
 
     _smtp(chaos_stack, smtp_sink)
     chaos_stack.migrate_and_key()
