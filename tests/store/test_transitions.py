@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import CallbackDelivery, EmailStatus, WebhookEndpoint
+from store import outbox
 from store.outbox import PENDING_KEY, forget_endpoints
 from store.tables import EMAILS
 from store.transitions import per_email, transition
@@ -196,3 +197,25 @@ def test_a_rolled_back_transition_leaves_no_delivery(sessions: sessionmaker[Sess
         session.rollback()
     assert deliveries(sessions) == []
     assert statuses(sessions, [eid]) == {eid: S.QUEUED}
+
+
+def test_a_status_change_survives_an_endpoint_deleted_elsewhere(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API deletes an endpoint and forgets it in its own process; a worker's cached list
+    (a second long) still names it. The worker's status change must still commit: it records
+    provider acceptances, and one left unrecorded is sent again once its claim expires."""
+    monkeypatch.setattr(outbox, "ENDPOINT_CACHE_SECONDS", 3600.0)  # this process is the worker
+    endpoint = add_endpoint(sessions, [])
+    first, second = (make_email(sessions, status=S.QUEUED) for _ in range(2))
+    with sessions() as session, session.begin():
+        transition(session, [first], expected=[S.QUEUED], to=S.RENDERED)  # caches the list
+    with sessions() as session, session.begin():
+        session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint))
+
+    with sessions() as session, session.begin():
+        moved = transition(session, [second], expected=[S.QUEUED], to=S.RENDERED)
+
+    assert [r[0] for r in moved] == [second]
+    assert statuses(sessions, [second]) == {second: S.RENDERED}
+    assert deliveries(sessions) == []  # the first's went with its endpoint
