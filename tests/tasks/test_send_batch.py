@@ -205,29 +205,35 @@ def test_prepare_renders_a_chunk_and_describes_its_attachments(
     sessions: sessionmaker[Session], worker_runtime: Path
 ) -> None:
     runtime.get().storage.write("files/a.txt", b"hello", "text/plain")
+    runtime.get().storage.write("files/b.txt", b"hi!", "text/plain")
     plain = [queued(sessions) for _ in range(3)]
     with_file = queued(sessions, attachment_keys=["files/a.txt"])
+    # Another manifest in the same statement: each row gets its own.
+    with_other = queued(sessions, attachment_keys=["files/b.txt"])
 
-    ready, leftovers = prepare([*plain, with_file])
+    ready, leftovers = prepare([*plain, with_file, with_other])
 
-    assert sorted(e.id for e in ready) == sorted([*plain, with_file])
+    assert sorted(e.id for e in ready) == sorted([*plain, with_file, with_other])
     assert leftovers == []
     storage = runtime.get().storage
     with sessions() as session:
-        stored = {e.id: e for e in load(session, [*plain, with_file])}
+        stored = {e.id: e for e in load(session, [*plain, with_file, with_other])}
     # What the batch will send is exactly what it stored.
     for email in ready:
         assert email == stored[email.id]
         assert build_outbound(email, storage) == build_outbound(stored[email.id], storage)
-    found = rows(sessions, [*plain, with_file])
-    for eid in [*plain, with_file]:
+    found = rows(sessions, [*plain, with_file, with_other])
+    for eid in [*plain, with_file, with_other]:
         assert found[eid].status == EmailStatus.RENDERED
         assert found[eid].text  # the text part was made from the HTML
         assert event_types(sessions, eid) == ["rendered", "attachments_ready"]
     assert found[plain[0]].attachment_manifest == []
-    manifest = found[with_file].attachment_manifest
-    assert manifest is not None and [m["size"] for m in manifest] == [5]
+    for eid, size in ((with_file, 5), (with_other, 3)):
+        manifest = found[eid].attachment_manifest
+        assert manifest is not None and [m["size"] for m in manifest] == [size]
+        assert events_of(sessions, eid)[-1].detail == {"count": 1, "bytes": size}
     assert build_outbound(stored[with_file], storage).attachments[0].content == b"hello"
+    assert build_outbound(stored[with_other], storage).attachments[0].content == b"hi!"
 
 
 def test_prepare_leaves_alone_what_is_not_its_own(
