@@ -77,7 +77,8 @@ def reused_database() -> str:
         conn.execute(
             "UPDATE emails SET status = 'queued', attachment_manifest = NULL, send_tries = 0, "
             "claim_token = NULL, claimed_at = NULL, provider = NULL, "
-            "provider_message_id = NULL, recorded_status = NULL"
+            "provider_message_id = NULL, recorded_status = NULL, pinned_provider = NULL, "
+            "last_error = NULL, requeues = 0, enqueued_at = now()"
         )
     return _url()
 
@@ -140,6 +141,22 @@ def run_steps(ids: list[uuid.UUID], profiler: cProfile.Profile | None) -> dict[s
     return per_email
 
 
+def check_sent(ids: list[uuid.UUID]) -> None:
+    """Refuse figures of steps that did not do their work: every email must end `sent` and
+    recorded, each with one `sending` event (a step that silently did nothing costs little)."""
+    with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{DATABASE}") as conn:
+        rows = conn.execute(
+            "SELECT status, recorded_status, count(*) FROM emails WHERE id = ANY(%s) GROUP BY 1, 2",
+            (ids,),
+        ).fetchall()
+        (sends,) = conn.execute(
+            "SELECT count(*) FROM email_events WHERE type = 'sending' AND email_id = ANY(%s)",
+            (ids,),
+        ).fetchone() or (0,)
+    if rows != [("sent", "sent", len(ids))] or sends != len(ids):
+        raise RuntimeError(f"the steps left {rows} and {sends} sends for {len(ids)} emails")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", type=int, nargs="?", default=300)
@@ -176,6 +193,7 @@ def main() -> None:
         figures = run_steps(ids[20:], profiler)
         if profiler and args.profile:
             profiler.dump_stats(args.profile)
+        check_sent(ids)
     print(json.dumps({name: round(ms, 3) for name, ms in figures.items()}))
 
 
