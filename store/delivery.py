@@ -47,10 +47,14 @@ def apply_events(session: Session, events: Iterable[DeliveryEvent]) -> Applied:
         email = (
             connection(session)
             .execute(
-                select(EMAILS.c.id, EMAILS.c.status).where(
+                select(EMAILS.c.id, EMAILS.c.status)
+                .where(
                     EMAILS.c.provider_message_id == event.provider_message_id,
                     EMAILS.c.provider == event.provider,
                 )
+                # Held until commit: news of one email arriving at once is applied one
+                # after the other, each seeing the other's status and events.
+                .with_for_update()
             )
             .first()
         )

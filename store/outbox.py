@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import WebhookEndpoint, utcnow
-from store.tables import DELIVERIES, connection
+from store.tables import DELIVERIES, ENDPOINTS, connection
 
 # session.info key of the delivery ids to publish after commit (read by tasks.callbacks).
 PENDING_KEY = "mailroom.callbacks"
@@ -46,8 +46,20 @@ def forget_endpoints() -> None:
 
 def queue_status_changes(session: Session, email_ids: Sequence[uuid.UUID], status: str) -> None:
     """Write a delivery for each endpoint that wants `status`, for each email."""
-    endpoints = [eid for eid, events in _endpoints(session) if not events or status in events]
-    if not endpoints or not email_ids:
+    wanted = [eid for eid, events in _endpoints(session) if not events or status in events]
+    if not wanted or not email_ids:
+        return
+    # The list is cached per process: an endpoint deleted since (by another process) must not
+    # fail this change on its foreign key. Those still there are held (FOR SHARE on
+    # PostgreSQL) until this transaction ends, so they cannot vanish before the INSERT.
+    endpoints = list(
+        connection(session).scalars(
+            select(ENDPOINTS.c.id)
+            .where(ENDPOINTS.c.id.in_(wanted), ENDPOINTS.c.active)
+            .with_for_update(read=True)
+        )
+    )
+    if not endpoints:
         return
     now = utcnow()
     rows = []

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, CursorResult
 from sqlalchemy.orm import Session
 
-from models import CallbackDelivery, Email, EmailEvent, EmailTag, SendAttempt
+from models import CallbackDelivery, Email, EmailEvent, EmailTag, SendAttempt, WebhookEndpoint
 from models.db import table_of
 
 EMAILS = table_of(Email)
@@ -19,6 +19,7 @@ EVENTS = table_of(EmailEvent)
 ATTEMPTS = table_of(SendAttempt)
 TAGS = table_of(EmailTag)
 DELIVERIES = table_of(CallbackDelivery)
+ENDPOINTS = table_of(WebhookEndpoint)
 
 
 def connection(session: Session) -> Connection:

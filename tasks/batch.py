@@ -21,7 +21,7 @@ from functools import partial
 
 from celery import Task
 
-from store.stored import load
+from store.stored import StoredEmail, load
 from tasks import runtime
 from tasks.app import celery_app
 from tasks.prepare import describe_emails, render_emails
@@ -37,16 +37,21 @@ RECORD_EVERY = GROUP
 @celery_app.task(name="mailroom.send_batch", bind=True, acks_late=True, ignore_result=True)
 def send_batch(self: Task, email_ids: list[str]) -> None:
     """Prepare the chunk in one transaction, then publish its groups to the bulk sending lane."""
-    ids = [uuid.UUID(e) for e in email_ids]
+    ready, leftovers = prepare_chunk([uuid.UUID(e) for e in email_ids])
+    with runtime.transaction() as session:
+        if leftovers:
+            publish(session, leftovers)
+        publish(session, [e.id for e in ready], groups=True)
+
+
+def prepare_chunk(email_ids: list[uuid.UUID]) -> tuple[list[StoredEmail], list[uuid.UUID]]:
+    """Render and describe the attachments of a chunk's emails in one transaction: those
+    ready to send, and those an unexpected error left for their own chains."""
     with runtime.transaction() as session:
         # A rendered email with tries behind it has its own retry chain: not ours.
-        emails = [e for e in load(session, ids) if e.send_tries == 0]
+        emails = [e for e in load(session, email_ids) if e.send_tries == 0]
         prepared = render_emails(session, emails, record=True, isolate=True)
-        ready = [e.id for e in describe_emails(session, prepared.emails, record=True)]
-    with runtime.transaction() as session:
-        if prepared.leftovers:
-            publish(session, prepared.leftovers)
-        publish(session, ready, groups=True)
+        return describe_emails(session, prepared.emails, record=True), prepared.leftovers
 
 
 @celery_app.task(name="mailroom.send_group", bind=True, acks_late=True, ignore_result=True)

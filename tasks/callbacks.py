@@ -20,15 +20,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import CallbackDelivery, WebhookEndpoint, utcnow
-from store.outbox import PENDING_KEY
 from tasks import runtime
 from tasks.app import celery_app
 
@@ -44,28 +42,6 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The signature header's value for `body` sent at `timestamp`."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "v1=" + digest.hexdigest()
-
-
-@event.listens_for(Session, "after_commit")
-def _publish_after_commit(session: Session) -> None:
-    ids = session.info.pop(PENDING_KEY, None)
-    if ids:
-        publish(ids)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(PENDING_KEY, None)
-
-
-def publish(delivery_ids: Iterable[uuid.UUID]) -> None:
-    """Publish delivery tasks; a failure is left to the sweeper (the rows stay pending)."""
-    try:
-        with celery_app.producer_or_acquire() as producer:
-            for delivery_id in delivery_ids:
-                deliver_callback.apply_async((str(delivery_id),), producer=producer)
-    except Exception:  # noqa: BLE001 - never fail the caller's commit over a callback
-        log.warning("callback publish failed; the sweeper will retry", exc_info=True)
 
 
 def due_deliveries(session: Session, lease: timedelta, limit: int) -> list[uuid.UUID]:

@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from kombu.exceptions import KombuError
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from mailroom import logs
 from mailroom.config import get_settings
+from store.outbox import PENDING_KEY
 from store.schedule import forget_publish
 from tasks.app import celery_app
 
@@ -145,3 +147,31 @@ def _publish_chunks(
                 )
     except (KombuError, OSError) as err:
         raise PublishError(str(err), ids[start:]) from err
+
+
+def publish_callbacks(delivery_ids: Iterable[uuid.UUID]) -> None:
+    """Publish status-callback deliveries; a failure is left to the sweeper (the rows stay
+    pending, and it re-publishes overdue ones)."""
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            for delivery_id in delivery_ids:
+                celery_app.send_task(
+                    "mailroom.deliver_callback", (str(delivery_id),), producer=producer
+                )
+    except Exception:  # noqa: BLE001 - never fail the caller's commit over a callback
+        log.warning("callback publish failed; the sweeper will retry", exc_info=True)
+
+
+# The store writes a status change's callback deliveries in the change's transaction (an
+# outbox); every process that changes statuses publishes them once that transaction commits.
+# Registered here, where the API and the workers both publish from.
+@event.listens_for(Session, "after_commit")
+def _publish_after_commit(session: Session) -> None:
+    ids = session.info.pop(PENDING_KEY, None)
+    if ids:
+        publish_callbacks(ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)

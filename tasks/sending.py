@@ -22,6 +22,7 @@ from providers.failover import FailoverOutcome
 from store.claims import Claim, claim, held_elsewhere, release, renew
 from store.events import Event, add_events
 from store.stored import StoredEmail, load
+from store.transitions import lock_in_order
 from tasks import runtime
 from tasks.message import build_outbound
 from tasks.outcomes import record_outcomes
@@ -105,6 +106,8 @@ def send_group(
         given_back = [c for c in claims if c.email_id not in done]
 
         def write(session: Session) -> tuple[dict[uuid.UUID, float], dict[uuid.UUID, float]]:
+            # Every row of the group, in id order first, as claims and prepares lock theirs.
+            lock_in_order(session, [c.email_id for c in claims])
             add_events(session, events)
             for c in given_back:
                 error = result.unsent.get(c.email_id)

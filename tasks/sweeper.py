@@ -17,7 +17,7 @@ from store.schedule import mark_requeued, release_due_scheduled, stale_in_flight
 from store.tables import EMAILS
 from tasks import callbacks, runtime
 from tasks.app import celery_app
-from tasks.publish import PublishError, publish
+from tasks.publish import PublishError, publish, publish_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def sweep(limit: int = 1000) -> int:
     with runtime.transaction() as session:
         lost_callbacks = callbacks.due_deliveries(session, rt.lease, limit)
     if lost_callbacks:
-        callbacks.publish(lost_callbacks)
+        publish_callbacks(lost_callbacks)
     if not due:
         return 0
     with rt.sessions() as session:

@@ -24,9 +24,9 @@ from store.outcomes import LOST_CLAIM, fail
 from store.stored import StoredEmail, load
 from tasks import runtime
 from tasks.batch import RECORD_EVERY, send_batch
+from tasks.batch import prepare_chunk as prepare
 from tasks.message import build_outbound
 from tasks.outcomes import record_outcomes
-from tasks.prepare import describe_emails, render_emails
 from tests.store.emails import LEASE, event_types, events_of, make_email, row, rows
 from tests.support.smtp_sink import SmtpSink
 
@@ -105,7 +105,7 @@ def test_record_writes_sent_and_recorded_under_the_claim(
         session.execute(update(Email).where(Email.id == ids[2]).values(claim_token=uuid.uuid4()))
     outcomes.append((by_id[ids[2]], accepted()))
     with sessions() as session, session.begin():
-        retries = record_outcomes(session, outcomes, SETTINGS, record=True)
+        retries, throttled = record_outcomes(session, outcomes, SETTINGS, record=True)
 
     found = rows(sessions, ids)
     status = {eid: r.status for eid, r in found.items()}
@@ -133,6 +133,7 @@ def test_record_writes_sent_and_recorded_under_the_claim(
     # Refused by every provider: the claim is given back and a retry is due.
     assert status[ids[1]] == EmailStatus.RENDERED and recorded[ids[1]] is None
     assert list(retries) == [ids[1]] and 0 < retries[ids[1]] <= 1.0
+    assert throttled == {}
     assert event_types(sessions, ids[1]) == ["sending", "retry"]
     # The lost claim: recorded truthfully as a possible second copy, and it still ends the email.
     assert status[ids[2]] == EmailStatus.SENT and recorded[ids[2]] == "sent"
@@ -177,15 +178,6 @@ def worker_runtime(
     runtime.get().engine.dispose()  # close its connections here, not in a later test's GC
     runtime.reset()
     get_settings.cache_clear()
-
-
-def prepare(ids: list[uuid.UUID]) -> tuple[list[StoredEmail], list[uuid.UUID]]:
-    """A batch's first transaction (tasks.batch.send_batch): the emails ready to send, and
-    the leftovers handed to their own chains."""
-    with runtime.transaction() as session:
-        emails = [e for e in load(session, ids) if e.send_tries == 0]
-        prepared = render_emails(session, emails, record=True, isolate=True)
-        return describe_emails(session, prepared.emails, record=True), prepared.leftovers
 
 
 def queued(sessions: sessionmaker[Session], **values: object) -> uuid.UUID:
