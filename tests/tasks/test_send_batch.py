@@ -23,7 +23,7 @@ from store.claims import Claim, claim
 from store.outcomes import LOST_CLAIM, fail
 from store.stored import StoredEmail, load
 from tasks import runtime
-from tasks.batch import RECORD_EVERY, send_batch
+from tasks.batch import RECORD_EVERY, send_group_task
 from tasks.batch import prepare_chunk as prepare
 from tasks.message import build_outbound
 from tasks.outcomes import record_outcomes
@@ -178,6 +178,15 @@ def worker_runtime(
     runtime.get().engine.dispose()  # close its connections here, not in a later test's GC
     runtime.reset()
     get_settings.cache_clear()
+
+
+def send_batch(email_ids: list[str]) -> None:
+    """A batch as the workers run it, in this process: its chunk prepared (the send_batch
+    task), then each group of RECORD_EVERY through the send_group task it publishes."""
+    ready, _ = prepare([uuid.UUID(e) for e in email_ids])
+    ids = [str(e.id) for e in ready]
+    for start in range(0, len(ids), RECORD_EVERY):
+        send_group_task(ids[start : start + RECORD_EVERY])
 
 
 def queued(sessions: sessionmaker[Session], **values: object) -> uuid.UUID:
