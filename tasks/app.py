@@ -19,6 +19,7 @@ celery_app.conf.imports = (
     "tasks.callbacks",
     "tasks.batch",
     "tasks.list_send",
+    "tasks.list_imports",
 )
 
 

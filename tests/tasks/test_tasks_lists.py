@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from mailroom.migrate import upgrade
@@ -96,3 +97,66 @@ def test_writer_counts_across_batches(session: Session) -> None:
     members = {m.email: m for b in iter_members(session, list_id, 10) for m in b}
     assert members["s@example.com"].suppressed and not members["c@example.com"].suppressed
     assert members["b@example.com"].name == "N" and members["a@example.com"].name is None
+
+
+def test_updates_keep_created_at_and_replace_the_rest(session: Session) -> None:
+    list_id = make_list(session, ["a@example.com"])
+    before = session.get(ListMember, (list_id, "a@example.com"))
+    assert before is not None
+    created = before.created_at
+    writer = MemberWriter(session, list_id)
+    writer.add("a@example.com", "Ann", {"k": "v"})
+    writer.finish()
+    session.commit()
+    session.expire_all()
+    after = session.get(ListMember, (list_id, "a@example.com"))
+    assert after is not None
+    assert (after.name, after.variables, after.created_at) == ("Ann", {"k": "v"}, created)
+
+
+@pytest.mark.postgres
+def test_writers_of_one_list_take_turns(pg_url: str) -> None:
+    """Two writers adding the same new addresses: the second waits on the list's row lock,
+    then finds the first one's rows and updates them (no primary-key conflict)."""
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    sessions = make_session_factory(engine)
+    with sessions() as setup:
+        list_id = make_list(setup, [])
+    emails = [f"u{i}@example.com" for i in range(50)]
+    first, second = sessions(), sessions()
+    writer_one = MemberWriter(first, list_id)
+    for email in emails:
+        writer_one.add(email, "one", {})
+    writer_one.flush()  # holds the list's row until `first` commits
+    second_pid = second.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    outcome: list[tuple[int, int]] = []
+
+    def write_second() -> None:
+        writer = MemberWriter(second, list_id)
+        for email in emails:
+            writer.add(email, "two", {})
+        writer.finish()
+        second.commit()
+        outcome.append((writer.added, writer.updated))
+
+    thread = threading.Thread(target=write_second)
+    thread.start()
+    with engine.connect() as watcher:  # wait until the second writer is blocked on the lock
+        while not watcher.execute(
+            text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+            {"pid": second_pid},
+        ).scalar():
+            watcher.rollback()
+    assert outcome == []
+    writer_one.finish()
+    first.commit()
+    thread.join(timeout=30)
+    assert outcome == [(0, 50)]
+    with sessions() as check:
+        assert check.get(RecipientList, list_id).member_count == 50  # type: ignore[union-attr]
+        names = {m.name for b in iter_members(check, list_id) for m in b}
+        assert names == {"two"}
+    first.close()
+    second.close()
+    engine.dispose()
