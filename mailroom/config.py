@@ -385,3 +385,17 @@ def get_settings() -> Settings:
     """Settings read once per process from the environment (after loading `.env` if present)."""
     load_dotenv(os.environ.get("MAILROOM_ENV_FILE", ".env"), override=False)
     return load_settings()
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or the process ends with one line naming the bad ones (status 1).
+
+    For the entry points that have no error handling of their own to do it: gunicorn's config
+    and Celery's (worker, beat, Flower) both run it before anything else.
+    """
+    try:
+        return get_settings()
+    except SettingsError as err:
+        raise SystemExit(
+            f"mailroom: bad setting: {err}. Fix the environment or .env (see .env.example)."
+        ) from None
