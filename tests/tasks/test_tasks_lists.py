@@ -160,3 +160,22 @@ def test_writers_of_one_list_take_turns(pg_url: str) -> None:
     first.close()
     second.close()
     engine.dispose()
+
+
+def test_a_large_import_refreshes_the_statistics_once(session: Session) -> None:
+    """From its second batch on, an import's lookups are planned with statistics that count
+    the rows it wrote (PostgreSQL without them took about 6x longer over 30,000 rows)."""
+    list_id = make_list(session, [])
+    statements: list[str] = []
+    event.listen(session.get_bind(), "before_cursor_execute", lambda *a: statements.append(a[2]))
+    writer = MemberWriter(session, list_id, batch_size=100)
+    for i in range(50):
+        writer.add(f"u{i}@example.com", None, {})
+    writer.flush()
+    assert not [s for s in statements if s.startswith("ANALYZE")]  # one batch: no need
+    for i in range(50, 450):
+        writer.add(f"u{i}@example.com", None, {})
+    writer.finish()
+    session.commit()
+    assert [s for s in statements if s.startswith("ANALYZE")] == ["ANALYZE list_members"]
+    assert writer.added == 450
