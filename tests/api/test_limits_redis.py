@@ -36,9 +36,7 @@ def statuses(one: Flask, two: Flask, header: dict[str, str]) -> list[int]:
 
 
 @pytest.mark.redis
-def test_two_instances_share_one_budget_through_redis(
-    sqlite_url: str, storage_root: Path
-) -> None:
+def test_two_instances_share_one_budget_through_redis(sqlite_url: str, storage_root: Path) -> None:
     one = instance(sqlite_url, storage_root, REDIS_URL)
     two = instance(sqlite_url, storage_root, REDIS_URL)
     header = Keys(one).header("read")  # a fresh key: its counter starts at zero in Redis

@@ -91,3 +91,23 @@ def test_config_check_and_example(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout == "settings ok (providers: outbox)\n"
     example = run(tmp_path, str(BIN / "mailroom"), "config", "example")
     assert example.stdout == (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
+def test_an_unreachable_broker_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kombu.exceptions import OperationalError
+
+    from mailroom.cli_errors import explain
+    from mailroom.config import get_settings
+
+    monkeypatch.setenv("BROKER_URL", "amqp://mailroom:s3cret@rabbitmq.internal:5672/mailroom")
+    monkeypatch.setenv("MAILROOM_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        message = explain(OperationalError("[Errno 111] Connection refused"))
+    finally:
+        get_settings.cache_clear()
+    assert message == (
+        "cannot reach the broker at amqp://mailroom:***@rabbitmq.internal:5672/mailroom "
+        "([Errno 111] Connection refused). Check that it is running and that BROKER_URL is right."
+    )
+    assert explain(KeyError("a bug")) is None  # a bug keeps its traceback
