@@ -62,6 +62,8 @@ def setting(
 class _Section(BaseSettings):
     """Frozen, read from the exact variable names; a blank value means the default."""
 
+    # Only the exact variable names: with populate_by_name, pydantic-settings would also read
+    # `port` or `host` from the environment for SmtpSettings.
     model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
     # Variables whose blank value means something (an empty list, "off") rather than the default.
     blank_is_value: ClassVar[frozenset[str]] = frozenset()
@@ -313,11 +315,13 @@ class Settings(_Section):
         """Paths left unset go under MAILROOM_VAR_DIR; every path is made absolute."""
         if not isinstance(data, dict):
             return data
+
+        data = dict(data)
         var_dir = Path(data.get("MAILROOM_VAR_DIR") or "var").resolve()
-        data = {**data, "MAILROOM_VAR_DIR": var_dir}
+        data["MAILROOM_VAR_DIR"] = var_dir
         data.setdefault("DATABASE_URL", f"sqlite:///{var_dir / 'mailroom.sqlite3'}")
-        for env, name in (("OUTBOX_DIR", "outbox"), ("STORAGE_LOCAL_ROOT", "storage")):
-            data[env] = Path(data.get(env) or var_dir / name).resolve()
+        for env, folder in (("OUTBOX_DIR", "outbox"), ("STORAGE_LOCAL_ROOT", "storage")):
+            data[env] = Path(data.get(env) or var_dir / folder).resolve()
         return data
 
 

@@ -165,3 +165,12 @@ def test_secrets_stay_out_of_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.smtp.password == "hunter2-pw"
     assert "hunter2-pw" not in repr(settings) and "SG.secret-key" not in repr(settings)
+
+
+def test_only_the_exact_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`port`, `host` or `smtp_port` in the environment are somebody else's."""
+    for name in ("port", "host", "smtp_port", "database_url", "Smtp_Port"):
+        monkeypatch.setenv(name, "1")
+    settings = load_settings()
+    assert (settings.smtp.port, settings.smtp.host) == (25, "localhost")
+    assert settings.database_url.startswith("sqlite:///")
