@@ -19,9 +19,10 @@ from __future__ import annotations
 from kombu.entity import Exchange as _Exchange
 from kombu.entity import Queue as _Queue
 
-from mailroom.config import get_settings as _get_settings
+from mailroom.config import settings_or_exit as _settings_or_exit
 
-_settings = _get_settings()
+# A bad setting ends the worker (or beat, or Flower) with one line, not a traceback.
+_settings = _settings_or_exit()
 
 broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from flask import request
 from flask.views import MethodView
+from kombu.exceptions import KombuError
 from marshmallow import fields, validate
 from sqlalchemy import select
 
@@ -21,17 +22,16 @@ from api.addresses import AddressError
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.errors import BadRequest, NotFound
-from api.list_rows import MAX_NAME, CsvError, Member, RowError, member_email, read_members
+from api.errors import BadRequest, NotFound, ServiceUnavailable
+from api.list_rows import MAX_NAME, CsvError, member_email, read_members
 from api.schemas import BaseSchema, envelope, success
-from models import ListMember, RecipientList
+from models import ImportState, ListImport, ListMember, RecipientList
+from tasks.list_imports import create_import, enqueue_import
 from tasks.lists import MemberWriter
 
 bp = Blueprint("lists", __name__, description="Recipient lists")
 
 MAX_MEMBERS_PER_REQUEST = 1000
-# An import reports this many bad rows at most (`skipped` counts them all).
-MAX_REPORTED_ERRORS = 1000
 CSV_BODY = {
     "required": True,
     "content": {
@@ -137,16 +137,48 @@ class RowErrorSchema(BaseSchema):
     error = fields.String()
 
 
-class ImportedSchema(BaseSchema):
-    """What an import did: `imported` new members, `updated` ones already in the list."""
+IMPORT_COLUMNS = (
+    "id",
+    "list_id",
+    "state",
+    "total_bytes",
+    "bytes_done",
+    "rows_done",
+    "imported",
+    "updated",
+    "duplicates",
+    "suppressed",
+    "skipped",
+    "errors",
+    "failure",
+    "created_at",
+    "finished_at",
+)
 
+
+class ImportSchema(BaseSchema):
+    """A CSV import: `state` pending, running, done or failed; its counts so far.
+
+    `imported` counts new members, `updated` ones already in the list, `skipped` bad rows (the
+    first 1,000 of them in `errors`); `bytesDone` of `totalBytes` tells the progress.
+    """
+
+    import_id = fields.UUID(data_key="importId", attribute="id")
+    list_id = fields.UUID(data_key="listId")
+    state = fields.String()
+    total_bytes = fields.Integer(data_key="totalBytes")
+    bytes_done = fields.Integer(data_key="bytesDone")
+    rows_done = fields.Integer(data_key="rowsDone")
     imported = fields.Integer()
     updated = fields.Integer()
     duplicates = fields.Integer()
     suppressed = fields.Integer()
     skipped = fields.Integer()
     errors = fields.List(fields.Nested(RowErrorSchema))
+    failure = fields.String(allow_none=True)
     member_count = fields.Integer(data_key="memberCount")
+    created_at = fields.AwareDateTime(data_key="createdAt")
+    finished_at = fields.AwareDateTime(data_key="finishedAt", allow_none=True)
 
 
 def encode_email_cursor(email: str) -> str:
@@ -166,9 +198,8 @@ def decode_email_cursor(cursor: str) -> str:
     return email
 
 
-def _get(list_id: uuid.UUID, *, for_update: bool = False) -> RecipientList:
-    # Locked while members are written, so two imports into one list count exactly.
-    found = db().get(RecipientList, list_id, with_for_update=for_update)
+def _get(list_id: uuid.UUID) -> RecipientList:
+    found = db().get(RecipientList, list_id)
     if found is None:
         raise NotFound(f"List `{list_id}` not found")
     return found
@@ -266,7 +297,7 @@ class ListMembers(MethodView):
     def post(self, data: dict[str, Any], list_id: uuid.UUID) -> dict[str, Any]:
         """Add or update up to 1,000 members; one bad address stores nothing (scope `send`)."""
         checked = _checked(data["members"])
-        _get(list_id, for_update=True)
+        _get(list_id)
         writer = MemberWriter(db(), list_id)
         for email, member in checked:
             writer.add(email, member["name"], member["variables"])
@@ -285,40 +316,63 @@ class ListMembers(MethodView):
 
 
 @bp.route("/lists/<uuid:list_id>/import")
-class ListImport(MethodView):
-    """Fill a list from a CSV file."""
+class ListImportStart(MethodView):
+    """Fill a list from a CSV file, in the background."""
 
     @require_scope("send")
     @bp.doc(requestBody=CSV_BODY)
-    @bp.response(200, envelope("ListImportResponse", ImportedSchema))
+    @bp.response(202, envelope("ListImportAccepted", ImportSchema))
     def post(self, list_id: uuid.UUID) -> dict[str, Any]:
-        """Import a CSV with an `email` column; bad rows are reported and skipped (scope `send`)."""
-        _get(list_id, for_update=True)
-        writer = MemberWriter(db(), list_id)
-        errors: list[RowError] = []
-        skipped = 0
-        try:
-            for row in read_members(_csv_upload()):
-                if isinstance(row, Member):
-                    writer.add(row.email, row.name, row.variables)
-                else:
-                    skipped += 1
-                    if len(errors) < MAX_REPORTED_ERRORS:
-                        errors.append(row)
-        except CsvError as err:
-            db().rollback()
-            raise BadRequest(str(err)) from err
-        count = writer.finish()
+        """Store a CSV with an `email` column and import it in a worker (scope `send`).
+
+        202 with the import; `GET /lists/<id>/imports/<importId>` follows it. A file that
+        cannot be a member CSV (no `email` column, not UTF-8) is a 400 and stores nothing;
+        bad rows are reported and skipped by the import.
+        """
+        _get(list_id)
+        data = _csv_upload().read()
+        _check_csv(data)
+        job = create_import(db(), list_id, data)
         db().commit()
-        return success(
-            f"{writer.added + writer.updated} members imported",
-            {
-                "imported": writer.added,
-                "updated": writer.updated,
-                "duplicates": writer.duplicates,
-                "suppressed": writer.suppressed,
-                "skipped": skipped,
-                "errors": errors,
-                "member_count": count,
-            },
-        )
+        try:
+            enqueue_import(job.id)
+        except (KombuError, OSError) as err:
+            job.state, job.failure, job.data = ImportState.FAILED, "broker unavailable", None
+            db().commit()
+            raise ServiceUnavailable(f"broker unavailable: import {job.id} not queued") from err
+        return success("Import queued", _import_data(job))
+
+
+@bp.route("/lists/<uuid:list_id>/imports/<uuid:import_id>")
+class ListImportById(MethodView):
+    """How far an import got."""
+
+    @require_scope("read")
+    @bp.response(200, envelope("ListImportResponse", ImportSchema))
+    def get(self, list_id: uuid.UUID, import_id: uuid.UUID) -> dict[str, Any]:
+        """The import's state, rows done, counts and bad rows so far (scope `read`)."""
+        job = db().get(ListImport, import_id)
+        if job is None or job.list_id != list_id:
+            raise NotFound(f"Import `{import_id}` not found")
+        return success(f"Import {job.state}", _import_data(job))
+
+
+def _check_csv(data: bytes) -> None:
+    """400 now for a file that cannot be a member CSV: not UTF-8, or no usable header."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise BadRequest(f"line {line} of the CSV is not UTF-8 text") from err
+    try:
+        next(read_members(io.BytesIO(data)), None)  # reads the header and the first row
+    except CsvError as err:
+        raise BadRequest(str(err)) from err
+
+
+def _import_data(job: ListImport) -> dict[str, Any]:
+    recipients = db().get(RecipientList, job.list_id)
+    return {
+        **{name: getattr(job, name) for name in IMPORT_COLUMNS},
+        "member_count": recipients.member_count if recipients else 0,
+    }

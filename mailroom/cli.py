@@ -10,25 +10,43 @@ import sys
 
 import click
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom import migrate
 from mailroom.cli_domains import domains
 from mailroom.cli_emails import send, status
+from mailroom.cli_errors import FriendlyGroup
+from mailroom.cli_errors import sessions as _sessions
+from mailroom.cli_lists import lists
 from mailroom.cli_providers import providers
 from mailroom.cli_templates import templates
 from mailroom.config import get_settings
 from models import ApiKey, utcnow
-from models.db import make_engine, make_session_factory
 
 
-def _sessions() -> sessionmaker[Session]:
-    return make_session_factory(make_engine(get_settings().database_url))
-
-
-@click.group()
-def main() -> None:
+@click.group(cls=FriendlyGroup)
+@click.option("--debug", is_flag=True, help="show the traceback of a failure")
+def main(debug: bool) -> None:
     """Mailroom: reliable transactional email."""
+
+
+@main.group()
+def config() -> None:
+    """Settings."""
+
+
+@config.command("example")
+def config_example() -> None:
+    """Print .env.example: every setting, its description and default (`> .env.example`)."""
+    from mailroom.config_example import render
+
+    click.echo(render(), nl=False)
+
+
+@config.command("check")
+def config_check() -> None:
+    """Read every setting now; a bad one ends the command naming it."""
+    settings = get_settings()
+    click.echo(f"settings ok (providers: {','.join(settings.email_providers)})")
 
 
 @main.group()
@@ -106,3 +124,4 @@ main.add_command(status)
 main.add_command(templates)
 main.add_command(providers)
 main.add_command(domains)
+main.add_command(lists)

@@ -15,13 +15,13 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mailroom.cli_errors import sessions
 from mailroom.config import get_settings
 from models import Email, EmailStatus
-from models.db import make_engine, make_session_factory
 
 
 def _session() -> Session:
-    return make_session_factory(make_engine(get_settings().database_url))()
+    return sessions()()
 
 
 def _recipients(values: tuple[str, ...]) -> list[str]:

@@ -72,13 +72,11 @@ def templates() -> None:
 )
 def templates_export(out: Path) -> None:
     """Write every template to `<name>.json` in the API's JSON (ids kept, versions not)."""
-    from mailroom.config import get_settings
-    from models.db import make_engine, make_session_factory
+    from mailroom.cli_errors import sessions
 
     out.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    sessions = make_session_factory(make_engine(get_settings().database_url))
-    with sessions() as session:
+    with sessions()() as session:
         rows = session.scalars(select(Template).order_by(Template.created_at, Template.id))
         for template in rows:
             stem = safe_filename(template.name)
@@ -198,6 +196,10 @@ def import_file(session: Session, path: Path) -> tuple[str, Template]:
     return ("unchanged" if unchanged else "updated"), existing
 
 
+def _shown(path: Path | None) -> str | None:
+    return path.name if path is not None else None
+
+
 @templates.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def templates_import(paths: tuple[Path, ...]) -> None:
@@ -208,22 +210,30 @@ def templates_import(paths: tuple[Path, ...]) -> None:
     """
     from api import create_app
     from api.db import db
+    from mailroom.cli_errors import check_schema
 
     files = _files(paths)
     app = create_app()
     done: list[str] = []
     with app.app_context():
         session = db()
-        for path in files:
-            try:
-                outcome, template = import_file(session, path)
-                session.flush()
-            except ImportRefused as err:
-                session.rollback()
-                click.echo(f"{path}: {err}", err=True)
-                click.echo("nothing imported", err=True)
-                sys.exit(1)
-            done.append(f"{outcome} {template.name} ({template.id}, version {template.version})")
+        check_schema(session.get_bind())
+        # Progress on stderr: stdout keeps one line per template, for scripts.
+        with click.progressbar(
+            files, label="checking templates", file=sys.stderr, item_show_func=_shown
+        ) as bar:
+            for path in bar:
+                try:
+                    outcome, template = import_file(session, path)
+                    session.flush()
+                except ImportRefused as err:
+                    session.rollback()
+                    click.echo(f"\n{path}: {err}", err=True)
+                    click.echo("nothing imported", err=True)
+                    sys.exit(1)
+                done.append(
+                    f"{outcome} {template.name} ({template.id}, version {template.version})"
+                )
         session.commit()
     for line in done:
         click.echo(line)

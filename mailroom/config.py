@@ -1,213 +1,434 @@
 """Every setting Mailroom reads, from the environment (and an optional `.env`), in one place.
 
+Each setting is a typed pydantic-settings field named by its environment variable, with a
+one-line description; `.env.example` is generated from these definitions
+(`mailroom config example`) and a test keeps the two equal. A value that does not parse is a
+`SettingsError` naming the variable and the form it expects: `SMTP_PORT=abc` or
+`SMTP_STARTTLS=ture` stop the process instead of meaning something else.
+
 The names are part of the public contract (see CONTRACT.md, "Configuration"); defaults give the
 embedded setup: SQLite and a filesystem broker under `var/`, and the local outbox provider.
+A blank value means the default, except where a description says what blank means.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
 from dotenv import load_dotenv
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic.config import JsonDict
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MB = 1024 * 1024
 
 
-def _var_dir() -> Path:
-    return Path(os.environ.get("MAILROOM_VAR_DIR", "var")).resolve()
+class SettingsError(ValueError):
+    """One or more settings do not parse; the message names each variable and what it expects."""
 
 
-def _bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+def _split(raw: Any, *, lower: bool) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    return tuple(p.strip().lower() if lower else p.strip() for p in raw.split(",") if p.strip())
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw is None or raw.strip() == "" else int(raw)
+# Comma-separated values, lower-cased (names, hosts) or kept as written (ARNs).
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=True))]
+Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=False))]
+Lower = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+Upper = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return default if raw is None or raw.strip() == "" else float(raw)
+def setting(
+    default: Any, env: str, description: str, *, example: str | None = None, secret: bool = False
+) -> Any:
+    """A field read from the variable `env`; `example` is what .env.example shows for it."""
+    extra: JsonDict | None = {"example": example} if example is not None else None
+    return Field(
+        default,
+        validation_alias=env,
+        description=description,
+        json_schema_extra=extra,
+        repr=not secret,  # kept out of logs and tracebacks
+    )
 
 
-def _str(name: str, default: str | None = None) -> str | None:
-    raw = os.environ.get(name)
-    return default if raw is None or raw.strip() == "" else raw.strip()
+class _Section(BaseSettings):
+    """Frozen, read from the exact variable names; a blank value means the default."""
+
+    # Only the exact variable names: with populate_by_name, pydantic-settings would also read
+    # `port` or `host` from the environment for SmtpSettings.
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
+    # Variables whose blank value means something (an empty list, "off") rather than the default.
+    blank_is_value: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        keep = cls.blank_is_value
+        return {
+            k: v
+            for k, v in data.items()
+            if not (isinstance(v, str) and not v.strip() and k not in keep)
+        }
 
 
-def _list(name: str, default: str) -> tuple[str, ...]:
-    raw = os.environ.get(name) or default
-    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+class SmtpSettings(_Section):
+    """The `smtp` provider."""
+
+    host: str = setting(
+        "localhost", "SMTP_HOST", "SMTP server host name", example="smtp.example.com"
+    )
+    port: int = setting(25, "SMTP_PORT", "SMTP server port (587 with STARTTLS, 465 with SSL)")
+    username: str | None = setting(None, "SMTP_USERNAME", "SMTP login; unset: no AUTH")
+    password: str | None = setting(None, "SMTP_PASSWORD", "SMTP password", secret=True)
+    starttls: bool = setting(False, "SMTP_STARTTLS", "upgrade the connection with STARTTLS")
+    ssl: bool = setting(False, "SMTP_SSL", "connect with TLS from the start (SMTPS)")
+    timeout: float = setting(30.0, "SMTP_TIMEOUT", "seconds to wait on the SMTP server")
+    # DKIM signing: all three or none.
+    dkim_selector: str | None = setting(
+        None, "SMTP_DKIM_SELECTOR", "DKIM selector the smtp provider signs with", example="mail"
+    )
+    dkim_domain: str | None = setting(
+        None, "SMTP_DKIM_DOMAIN", "DKIM signing domain (d=)", example="example.com"
+    )
+    dkim_private_key: str | None = setting(
+        None,
+        "SMTP_DKIM_PRIVATE_KEY",
+        "DKIM private key: a PEM, or the path of a PEM file",
+        secret=True,
+    )
 
 
-def _optional_list(name: str) -> tuple[str, ...] | None:
-    raw = os.environ.get(name)
-    if raw is None:
-        return None
-    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+class SesSettings(_Section):
+    """The `ses` provider; region and credentials default to boto3's own (AWS_REGION, ...)."""
+
+    region: str | None = setting(None, "SES_REGION", "SES region; unset: boto3's AWS_REGION")
+    endpoint_url: str | None = setting(
+        None, "SES_ENDPOINT_URL", "SES API URL; unset: AWS's (set it for a local test server)"
+    )
+    configuration_set: str | None = setting(
+        None, "SES_CONFIGURATION_SET", "SES configuration set that publishes delivery events"
+    )
+    connect_timeout: float = setting(5.0, "SES_CONNECT_TIMEOUT", "seconds to connect to SES")
+    read_timeout: float = setting(30.0, "SES_READ_TIMEOUT", "seconds to wait for SES' answer")
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str = "localhost"
-    port: int = 25
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = False
-    ssl: bool = False
-    timeout: float = 30.0
-    # DKIM signing: all three or none; the key is a PEM or the path of a PEM file.
-    dkim_selector: str | None = None
-    dkim_domain: str | None = None
-    dkim_private_key: str | None = None
+class SendGridSettings(_Section):
+    """The `sendgrid` provider."""
+
+    api_key: str | None = setting(
+        None, "SENDGRID_API_KEY", "SendGrid API key (mail send scope)", secret=True
+    )
+    host: str = setting("https://api.sendgrid.com", "SENDGRID_HOST", "SendGrid API base URL")
+    timeout: float = setting(30.0, "SENDGRID_TIMEOUT", "seconds to wait for SendGrid's answer")
 
 
-@dataclass(frozen=True)
-class SesSettings:
-    """Region and credentials default to boto3's own (AWS_REGION, AWS_ACCESS_KEY_ID, ...)."""
-
-    region: str | None = None
-    endpoint_url: str | None = None
-    configuration_set: str | None = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+_RATE = re.compile(r"^\s*[A-Za-z0-9_-]+\s*=\s*(\d+(\.\d*)?|\.\d+)\s*$")
 
 
-@dataclass(frozen=True)
-class SendGridSettings:
-    api_key: str | None = None
-    host: str = "https://api.sendgrid.com"
-    timeout: float = 30.0
+class Settings(_Section):
+    """Every setting; the providers' own are grouped under `smtp`, `ses` and `sendgrid`."""
+
+    blank_is_value = frozenset(
+        {
+            "MAILROOM_RATE_LIMIT",
+            "MAILROOM_DENIED_ATTACHMENT_EXTENSIONS",
+            "MAILROOM_DENIED_ATTACHMENT_TYPES",
+        }
+    )
+
+    var_dir: Path = setting(
+        Path("var"), "MAILROOM_VAR_DIR", "folder for the embedded setup's files (database, broker)"
+    )
+    database_url: str = setting(
+        "",
+        "DATABASE_URL",
+        "SQLAlchemy database URL; unset: SQLite file var/mailroom.sqlite3",
+        example="postgresql+psycopg://mailroom:secret@db.internal:5432/mailroom",
+    )
+    broker_url: str = setting(
+        "filesystem://",
+        "BROKER_URL",
+        "Celery broker URL; unset: a filesystem transport under var/ (one host only)",
+        example="amqp://mailroom:secret@rabbitmq.internal:5672/mailroom",
+    )
+    email_providers: Names = setting(
+        ("outbox",), "EMAIL_PROVIDERS", "providers tried in order: ses, sendgrid, smtp, outbox"
+    )
+    default_from: str | None = setting(
+        None,
+        "DEFAULT_FROM",
+        "sender used when a request has none",
+        example="Mailroom <noreply@example.com>",
+    )
+    sendgrid_webhook_public_key: str | None = setting(
+        None, "SENDGRID_WEBHOOK_PUBLIC_KEY", "SendGrid's Event Webhook verification key (base64)"
+    )
+    sns_topic_arns: Items = setting(
+        (),
+        "MAILROOM_SNS_TOPIC_ARNS",
+        "SNS topic ARNs the SES webhook accepts, comma-separated (required for /webhooks/ses)",
+        example="arn:aws:sns:eu-west-1:123456789012:mailroom-events",
+    )
+    sns_cert_hosts: Names = setting(
+        (), "MAILROOM_SNS_CERT_HOSTS", "hosts SNS certificates may come from; unset: AWS's"
+    )
+    sns_allow_http: bool = setting(
+        False, "MAILROOM_SNS_ALLOW_HTTP", "accept SNS certificates over http (local tests only)"
+    )
+    outbox_dir: Path = setting(
+        Path(""), "OUTBOX_DIR", "where the outbox provider writes .eml files; unset: var/outbox"
+    )
+    storage_backend: Literal["local", "gcs"] = setting(
+        "local", "STORAGE_BACKEND", "object storage for attachments: local or gcs"
+    )
+    storage_local_root: Path = setting(
+        Path(""), "STORAGE_LOCAL_ROOT", "for local: key bucket/path is <root>/bucket/path"
+    )
+    gcs_project: str | None = setting(
+        None, "GCS_PROJECT", "for gcs: Google Cloud project; unset: the credentials' project"
+    )
+    max_attachments_bytes: int = setting(
+        7 * MB, "MAX_ATTACHMENTS_BYTES", "total attachment size allowed per email, in bytes"
+    )
+    uploads_bucket: str = setting(
+        "mailroom-uploads",
+        "MAILROOM_UPLOADS_BUCKET",
+        "bucket for files uploaded with a request (GoMail endpoint, list imports)",
+    )
+    denied_attachment_extensions: Names | None = setting(
+        None,
+        "MAILROOM_DENIED_ATTACHMENT_EXTENSIONS",
+        "refused attachment extensions, comma-separated; unset: executables; blank: none",
+    )
+    denied_attachment_types: Names | None = setting(
+        None,
+        "MAILROOM_DENIED_ATTACHMENT_TYPES",
+        "refused attachment MIME types, comma-separated; unset: executables; blank: none",
+    )
+    max_request_bytes: int = setting(
+        10 * MB, "MAILROOM_MAX_REQUEST_BYTES", "largest request body the API accepts, in bytes"
+    )
+    max_recipients: int = setting(
+        50, "MAILROOM_MAX_RECIPIENTS", "most to+cc+bcc addresses on one email"
+    )
+    rate_limit: str = setting(
+        "100/second",
+        "MAILROOM_RATE_LIMIT",
+        "requests allowed per API key (e.g. 100/second); blank: no limit",
+    )
+    rate_limit_storage_uri: str = setting(
+        "memory://",
+        "RATELIMIT_STORAGE_URI",
+        "where rate-limit counters live; memory:// counts per process, redis:// shares them",
+        example="redis://redis:6379",
+    )
+    publish_timeout_seconds: float = setting(
+        3.0, "MAILROOM_PUBLISH_TIMEOUT_SECONDS", "the API answers 503 if the broker takes longer"
+    )
+    queue_name: str = setting("mailroom", "MAILROOM_QUEUE", "the Celery queue the pipeline uses")
+    queue_type: Lower = setting(
+        "classic", "MAILROOM_QUEUE_TYPE", "RabbitMQ queue type: classic or quorum"
+    )
+    sweep_lease_seconds: float = setting(
+        300.0, "MAILROOM_SWEEP_LEASE_SECONDS", "an email in flight this long is re-published"
+    )
+    sweep_interval_seconds: float = setting(
+        30.0, "MAILROOM_SWEEP_INTERVAL_SECONDS", "how often beat runs the sweeper, in seconds"
+    )
+    send_max_retries: int = setting(
+        8, "MAILROOM_SEND_MAX_RETRIES", "tries after the first before an email ends failed"
+    )
+    retry_backoff_seconds: float = setting(
+        2.0, "MAILROOM_RETRY_BACKOFF_SECONDS", "first retry delay; doubles each try, with jitter"
+    )
+    retry_backoff_max_seconds: float = setting(
+        600.0, "MAILROOM_RETRY_BACKOFF_MAX_SECONDS", "longest retry delay, in seconds"
+    )
+    provider_cooldown_seconds: float = setting(
+        60.0, "MAILROOM_PROVIDER_COOLDOWN_SECONDS", "a misconfigured provider is skipped this long"
+    )
+    circuit_failure_threshold: int = setting(
+        5, "MAILROOM_CIRCUIT_FAILURES", "failures in a row that open a provider's circuit"
+    )
+    provider_rates: str = setting(
+        "",
+        "MAILROOM_PROVIDER_RATES",
+        "emails per second per provider, shared by all workers; unset: no cap",
+        example="ses=14,sendgrid=100",
+    )
+    worker_metrics_port: int | None = setting(
+        None,
+        "MAILROOM_WORKER_METRICS_PORT",
+        "a Celery worker serves its metrics on this port (GET /metrics); unset: none",
+        example="9808",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting(
+        "INFO", "LOG_LEVEL", "least severe log level written: DEBUG, INFO, WARNING or ERROR"
+    )
+    send_concurrency: int = setting(
+        50,
+        "MAILROOM_SEND_CONCURRENCY",
+        "sends one sending worker keeps in flight (its threads, SMTP connections, HTTP pools): "
+        "about target rate x provider latency, e.g. 500/s x 0.1 s = 50",
+    )
+    claim_lease_seconds: float | None = setting(
+        None,
+        "MAILROOM_CLAIM_LEASE_SECONDS",
+        "a send claim held this long may be taken over; unset: the providers' timeouts + 15 s",
+    )
+    dns_nameserver: str | None = setting(
+        None,
+        "MAILROOM_DNS_NAMESERVER",
+        "DNS server `mailroom domains check` asks (HOST or HOST:PORT); unset: the system's",
+    )
+    api_bind: str = setting("127.0.0.1:8000", "API_BIND", "address gunicorn listens on")
+    api_workers: int = setting(2, "API_WORKERS", "gunicorn worker processes")
+    api_timeout: int = setting(
+        30, "API_TIMEOUT", "seconds before gunicorn restarts a worker stuck on one request"
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    ses: SesSettings = Field(default_factory=SesSettings)
+    sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("storage_backend", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("queue_type")
+    @classmethod
+    def _queue_type(cls, value: str) -> str:
+        if value not in {"classic", "quorum"}:
+            raise ValueError("expected classic or quorum")
+        return value
+
+    @field_validator("provider_rates")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        for part in filter(str.strip, value.split(",")):
+            if not _RATE.match(part) or float(part.partition("=")[2]) <= 0:
+                raise ValueError("expected provider=emails per second, e.g. ses=14,sendgrid=100")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as err:
+                raise ValueError("expected a limit such as 100/second or 1000/minute") from err
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _folders_under_var(cls, data: Any) -> Any:
+        """Paths left unset go under MAILROOM_VAR_DIR; every path is made absolute."""
+        if not isinstance(data, dict):
+            return data
+
+        data = dict(data)
+        var_dir = Path(data.get("MAILROOM_VAR_DIR") or "var").resolve()
+        data["MAILROOM_VAR_DIR"] = var_dir
+        data.setdefault("DATABASE_URL", f"sqlite:///{var_dir / 'mailroom.sqlite3'}")
+        for env, folder in (("OUTBOX_DIR", "outbox"), ("STORAGE_LOCAL_ROOT", "storage")):
+            data[env] = Path(data.get(env) or var_dir / folder).resolve()
+        return data
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str
-    broker_url: str
-    var_dir: Path
-    email_providers: tuple[str, ...] = ("outbox",)
-    default_from: str | None = None
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    ses: SesSettings = field(default_factory=SesSettings)
-    sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
-    gcs_project: str | None = None
-    outbox_dir: Path = Path("var/outbox")
-    storage_backend: str = "local"
-    storage_local_root: Path = Path("var/storage")
-    max_attachments_bytes: int = 7 * MB
-    # Where the API stores files uploaded with an email, so that any worker can fetch them.
-    uploads_bucket: str = "mailroom-uploads"
-    # None keeps storage.hygiene's defaults (executables and scripts).
-    denied_attachment_extensions: tuple[str, ...] | None = None
-    denied_attachment_types: tuple[str, ...] | None = None
-    # The queue the pipeline's tasks travel on; tests give each run its own.
-    queue_name: str = "mailroom"
-    queue_type: str = "classic"
-    # An email left in a non-final state this long is re-enqueued by the sweeper.
-    sweep_lease_seconds: float = 300.0
-    sweep_interval_seconds: float = 30.0
-    send_max_retries: int = 8
-    retry_backoff_seconds: float = 2.0
-    retry_backoff_max_seconds: float = 600.0
-    provider_cooldown_seconds: float = 60.0
-    circuit_failure_threshold: int = 5
-    # Emails per second per provider, shared by every worker: {"ses": 14.0}.
-    provider_rates: str = ""
-    # Bound on how long the API may block on the broker before answering 503.
-    publish_timeout_seconds: float = 3.0
-    rate_limit: str = "100/second"
-    rate_limit_storage_uri: str = "memory://"
-    max_request_bytes: int = 10 * MB
-    max_recipients: int = 50
-    # Provider webhooks: which SNS topics are ours (empty: any topic SNS signed), where SNS
-    # certificates may come from (empty: sns.<region>.amazonaws.com), SendGrid's public key.
-    sns_topic_arns: tuple[str, ...] = ()
-    sns_cert_hosts: tuple[str, ...] = ()
-    sns_allow_http: bool = False
-    sendgrid_webhook_public_key: str | None = None
-    # Sends one sending worker process keeps in flight (its thread pool, its SMTP connections,
-    # its HTTP pools): about target rate x provider latency, e.g. 500/s x 0.1 s = 50.
-    send_concurrency: int = 50
-    # How long a send claim is trusted before a redelivered task may take it over; None
-    # derives it from the configured providers' timeouts (what one failover walk can take).
-    claim_lease_seconds: float | None = None
-    # `mailroom domains check` asks this DNS server (HOST or HOST:PORT) instead of the system's.
-    dns_nameserver: str | None = None
+# Read by the libraries or the process manager, not by Settings; listed in .env.example.
+LIBRARY_VARIABLES = (
+    ("AWS_REGION", "boto3: the SES region when SES_REGION is unset", "eu-west-1"),
+    ("AWS_ACCESS_KEY_ID", "boto3: SES credentials (or an instance role)", None),
+    ("AWS_SECRET_ACCESS_KEY", "boto3: SES credentials (or an instance role)", None),
+    ("GOOGLE_APPLICATION_CREDENTIALS", "google-cloud-storage: service account JSON file", None),
+    ("FLOWER_BASIC_AUTH", "Flower's login, user:password (make run makes one when unset)", None),
+    (
+        "PROMETHEUS_MULTIPROC_DIR",
+        "prometheus_client: this process's metric files; unset: var/metrics",
+        None,
+    ),
+    ("MAILROOM_ENV_FILE", "the .env file read at start-up; unset: .env", None),
+)
+
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false (also 1/0, yes/no, on/off)",
+}
+
+
+def _describe(error: ErrorDetails) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "a setting"
+    given = error.get("input")
+    if error["type"] == "literal_error":
+        expected = "one of " + str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+    elif error["type"] == "value_error":
+        expected = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        expected = _EXPECTED.get(error["type"], error["msg"])
+    expected = expected.removeprefix("expected ")
+    return f"{name}={given!s} is not valid: expected {expected}"
+
+
+def load_settings() -> Settings:
+    """Read and check every setting from the environment now; SettingsError names the bad ones."""
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    kinds: dict[str, type[_Section]] = {
+        "smtp": SmtpSettings,
+        "ses": SesSettings,
+        "sendgrid": SendGridSettings,
+    }
+    for name, kind in kinds.items():
+        try:
+            sections[name] = kind()
+        except ValidationError as err:
+            problems += [_describe(e) for e in err.errors()]
+            sections[name] = kind.model_construct()  # a stand-in, to check the rest
+    try:
+        settings = Settings(**sections)
+    except ValidationError as err:
+        problems += [_describe(e) for e in err.errors()]
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return settings
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings read once per process from the environment (after loading `.env` if present)."""
     load_dotenv(os.environ.get("MAILROOM_ENV_FILE", ".env"), override=False)
-    var_dir = _var_dir()
-    return Settings(
-        database_url=_str("DATABASE_URL") or f"sqlite:///{var_dir / 'mailroom.sqlite3'}",
-        broker_url=_str("BROKER_URL") or "filesystem://",
-        var_dir=var_dir,
-        email_providers=_list("EMAIL_PROVIDERS", "outbox"),
-        default_from=_str("DEFAULT_FROM"),
-        smtp=SmtpSettings(
-            host=_str("SMTP_HOST", "localhost") or "localhost",
-            port=_int("SMTP_PORT", 25),
-            username=_str("SMTP_USERNAME"),
-            password=_str("SMTP_PASSWORD"),
-            starttls=_bool("SMTP_STARTTLS", False),
-            ssl=_bool("SMTP_SSL", False),
-            timeout=_float("SMTP_TIMEOUT", 30.0),
-            dkim_selector=_str("SMTP_DKIM_SELECTOR"),
-            dkim_domain=_str("SMTP_DKIM_DOMAIN"),
-            dkim_private_key=_str("SMTP_DKIM_PRIVATE_KEY"),
-        ),
-        ses=SesSettings(
-            region=_str("SES_REGION"),
-            endpoint_url=_str("SES_ENDPOINT_URL"),
-            configuration_set=_str("SES_CONFIGURATION_SET"),
-            connect_timeout=_float("SES_CONNECT_TIMEOUT", 5.0),
-            read_timeout=_float("SES_READ_TIMEOUT", 30.0),
-        ),
-        sendgrid=SendGridSettings(
-            api_key=_str("SENDGRID_API_KEY"),
-            host=_str("SENDGRID_HOST", "https://api.sendgrid.com") or "https://api.sendgrid.com",
-            timeout=_float("SENDGRID_TIMEOUT", 30.0),
-        ),
-        gcs_project=_str("GCS_PROJECT"),
-        outbox_dir=Path(_str("OUTBOX_DIR") or var_dir / "outbox").resolve(),
-        storage_backend=(_str("STORAGE_BACKEND", "local") or "local").lower(),
-        storage_local_root=Path(_str("STORAGE_LOCAL_ROOT") or var_dir / "storage").resolve(),
-        max_attachments_bytes=_int("MAX_ATTACHMENTS_BYTES", 7 * MB),
-        uploads_bucket=_str("MAILROOM_UPLOADS_BUCKET", "mailroom-uploads") or "mailroom-uploads",
-        denied_attachment_extensions=_optional_list("MAILROOM_DENIED_ATTACHMENT_EXTENSIONS"),
-        denied_attachment_types=_optional_list("MAILROOM_DENIED_ATTACHMENT_TYPES"),
-        queue_name=_str("MAILROOM_QUEUE", "mailroom") or "mailroom",
-        queue_type=(_str("MAILROOM_QUEUE_TYPE", "classic") or "classic").lower(),
-        sweep_lease_seconds=_float("MAILROOM_SWEEP_LEASE_SECONDS", 300.0),
-        sweep_interval_seconds=_float("MAILROOM_SWEEP_INTERVAL_SECONDS", 30.0),
-        send_max_retries=_int("MAILROOM_SEND_MAX_RETRIES", 8),
-        retry_backoff_seconds=_float("MAILROOM_RETRY_BACKOFF_SECONDS", 2.0),
-        retry_backoff_max_seconds=_float("MAILROOM_RETRY_BACKOFF_MAX_SECONDS", 600.0),
-        provider_cooldown_seconds=_float("MAILROOM_PROVIDER_COOLDOWN_SECONDS", 60.0),
-        circuit_failure_threshold=_int("MAILROOM_CIRCUIT_FAILURES", 5),
-        provider_rates=os.environ.get("MAILROOM_PROVIDER_RATES", ""),
-        publish_timeout_seconds=_float("MAILROOM_PUBLISH_TIMEOUT_SECONDS", 3.0),
-        # An empty MAILROOM_RATE_LIMIT turns limiting off (benchmarks, trusted networks).
-        rate_limit=os.environ.get("MAILROOM_RATE_LIMIT", "100/second").strip(),
-        rate_limit_storage_uri=_str("RATELIMIT_STORAGE_URI", "memory://") or "memory://",
-        max_request_bytes=_int("MAILROOM_MAX_REQUEST_BYTES", 10 * MB),
-        max_recipients=_int("MAILROOM_MAX_RECIPIENTS", 50),
-        sns_topic_arns=tuple(
-            a.strip() for a in os.environ.get("MAILROOM_SNS_TOPIC_ARNS", "").split(",") if a.strip()
-        ),
-        sns_cert_hosts=_list("MAILROOM_SNS_CERT_HOSTS", ""),
-        sns_allow_http=_bool("MAILROOM_SNS_ALLOW_HTTP", False),
-        sendgrid_webhook_public_key=_str("SENDGRID_WEBHOOK_PUBLIC_KEY"),
-        send_concurrency=_int("MAILROOM_SEND_CONCURRENCY", 50),
-        claim_lease_seconds=_float("MAILROOM_CLAIM_LEASE_SECONDS", 0.0) or None,
-        dns_nameserver=_str("MAILROOM_DNS_NAMESERVER"),
-    )
+    return load_settings()
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or the process ends with one line naming the bad ones (status 1).
+
+    For the entry points that have no error handling of their own to do it: gunicorn's config
+    and Celery's (worker, beat, Flower) both run it before anything else.
+    """
+    try:
+        return get_settings()
+    except SettingsError as err:
+        raise SystemExit(
+            f"mailroom: bad setting: {err}. Fix the environment or .env (see .env.example)."
+        ) from None

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from mailroom.config import settings_or_exit
+
+# Before anything else reads them: a bad setting stops gunicorn with one line.
+_settings = settings_or_exit()
 
 # Imported now, in the master, not inside child_exit: gunicorn calls that hook from its SIGCHLD
 # handler, so when two workers die together the second call could re-enter the first one's
 # import and fail with "cannot import name ... from partially initialized module".
-from mailroom.metrics import process_exited
+from mailroom.metrics import process_exited  # noqa: E402 - after the settings check
 
-bind = os.environ.get("API_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("API_WORKERS", "2"))
-timeout = int(os.environ.get("API_TIMEOUT", "30"))
+bind = _settings.api_bind
+workers = _settings.api_workers
+timeout = _settings.api_timeout
 # The API answers from the database and the broker; a request never waits on a provider.
 graceful_timeout = 20
 accesslog = None

@@ -8,7 +8,6 @@ request to its last task. Bodies, keys and passwords are never logged.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
+
+from mailroom.config import get_settings
 
 CORRELATION_HEADER = "mailroom_correlation_id"
 _FIELDS = ("correlation_id", "email_id", "task", "provider")
@@ -44,7 +45,7 @@ def configure(level: str | None = None) -> None:
     handler.addFilter(_ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level or get_settings().log_level)
 
 
 def current() -> dict[str, str]:

@@ -27,6 +27,7 @@ from prometheus_client import (  # noqa: E402 - after PROMETHEUS_MULTIPROC_DIR i
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 EMAILS = Counter("mailroom_emails_total", "Emails entering each status", ["status"])
@@ -82,6 +83,14 @@ def exposition() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:
+    """Serve this host's aggregated samples on `port` from a thread (a Celery worker's
+    `GET /metrics`: workers have no web server, and each container has its own folder)."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, address, registry)
 
 
 def process_exited(pid: int) -> None:

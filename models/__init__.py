@@ -8,6 +8,7 @@ from models.email_event import EmailEvent
 from models.email_recipient import EmailRecipient
 from models.email_tag import EmailTag
 from models.idempotency_key import IdempotencyKey
+from models.list_import import ImportState, ListImport
 from models.provider_state import ProviderState
 from models.rate_bucket import RateBucket
 from models.recipient_list import ListMember, RecipientList
@@ -41,6 +42,8 @@ __all__ = [
     "FINAL_STATUSES",
     "IN_FLIGHT_STATUSES",
     "IdempotencyKey",
+    "ImportState",
+    "ListImport",
     "ListMember",
     "ProviderState",
     "RateBucket",

@@ -6,9 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
+from celery.signals import (
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from mailroom import logs
+from mailroom.config import get_settings
 
 celery_app = Celery("mailroom")
 celery_app.config_from_object("celeryconfig")
@@ -19,6 +27,7 @@ celery_app.conf.imports = (
     "tasks.callbacks",
     "tasks.batch",
     "tasks.list_send",
+    "tasks.list_imports",
 )
 
 
@@ -37,6 +46,26 @@ def _reset_after_fork(**_: Any) -> None:
     from tasks import runtime
 
     runtime.reset()
+
+
+@worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """With MAILROOM_WORKER_METRICS_PORT set, the worker's main process serves the metrics
+    its pool processes write (one scrape target per worker container)."""
+    port = get_settings().worker_metrics_port
+    if port:
+        from mailroom import metrics
+
+        metrics.serve(port)
+
+
+@worker_process_shutdown.connect
+def _forget_live_gauges(pid: int | None = None, **_: Any) -> None:
+    """A pool process that ends takes its live gauge values with it."""
+    from mailroom import metrics
+
+    if pid is not None:
+        metrics.process_exited(pid)
 
 
 @setup_logging.connect

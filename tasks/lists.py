@@ -6,14 +6,12 @@ large list stays fast and holds one batch in memory at a time.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from models import ListMember, RecipientList, utcnow
@@ -56,45 +54,31 @@ def count_members(session: Session, list_id: uuid.UUID) -> int:
     return int(count or 0)
 
 
-# One statement a batch, the members passed as arrays: psycopg sends four array parameters
-# instead of parsing (multi-row VALUES) or pipelining (executemany) thousands of them, and
-# `xmax = 0` tells a row this statement inserted from one it updated.
-_PG_UPSERT = text(
+def lock_list(session: Session, list_id: uuid.UUID) -> None:
+    """Hold the list's row until the transaction ends, so writers of one list take turns.
+
+    Two imports into one list then never both insert an address (a primary-key conflict) or
+    count members mid-way. SQLite ignores FOR UPDATE; its writers are serialized already.
     """
-    INSERT INTO list_members (list_id, email, name, variables, suppressed, created_at)
-    SELECT CAST(:list_id AS UUID), m.email, m.name, CAST(m.variables AS JSON), m.suppressed,
-           CAST(:created_at AS TIMESTAMP WITH TIME ZONE)
-    FROM unnest(CAST(:emails AS VARCHAR[]), CAST(:names AS VARCHAR[]),
-                CAST(:variables AS TEXT[]), CAST(:suppressed AS BOOLEAN[]))
-         AS m(email, name, variables, suppressed)
-    ON CONFLICT (list_id, email) DO UPDATE
-    SET name = excluded.name, variables = excluded.variables, suppressed = excluded.suppressed
-    RETURNING email, xmax = 0
+    session.execute(select(RecipientList.id).where(RecipientList.id == list_id).with_for_update())
+
+
+def refresh_statistics(session: Session) -> None:
+    """Let the planner see the rows this import has written so far (its own included).
+
+    Without statistics PostgreSQL estimates that `email IN (<1,000 emails>)` matches every row
+    and scans the whole table for each batch's lookup: quadratic in the import's size. Once
+    analyzed it probes the primary key. One statement both databases know; SQLite's planner
+    uses the key either way.
     """
-)
+    session.execute(text("ANALYZE list_members"))
 
 
-def _write_postgresql(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Upsert the rows in one statement; the emails it inserted."""
-    result = session.execute(
-        _PG_UPSERT,
-        {
-            "list_id": rows[0]["list_id"],
-            "created_at": rows[0]["created_at"],
-            "emails": [row["email"] for row in rows],
-            "names": [row["name"] for row in rows],
-            "variables": [json.dumps(row["variables"]) for row in rows],
-            "suppressed": [row["suppressed"] for row in rows],
-        },
-    )
-    return {email for email, inserted in result if inserted}
-
-
-def _write_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Look up which rows exist, then upsert them all in one executemany; the new emails."""
+def _write(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Update the members that exist (name, variables, suppressed; created_at stays), insert
+    the others, each in one executemany; the emails inserted. The list's row must be locked.
+    """
     table = cast(Table, ListMember.__table__)
-    # Answered from the primary key index. (PostgreSQL, without statistics on the rows this
-    # transaction wrote, planned sequential scans for this lookup: hence its own statement.)
     existing = set(
         session.scalars(
             select(table.c.email).where(
@@ -103,26 +87,36 @@ def _write_sqlite(session: Session, rows: list[dict[str, Any]]) -> set[str]:
             )
         )
     )
-    stmt = sqlite.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["list_id", "email"],
-        set_={name: stmt.excluded[name] for name in ("name", "variables", "suppressed")},
-    )
-    session.execute(stmt, rows)  # a Core statement on the table: executemany, no ORM objects
-    return {row["email"] for row in rows} - existing
-
-
-_WRITERS = {"postgresql": _write_postgresql, "sqlite": _write_sqlite}
-
-
-def _write(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert or replace (name, variables, suppressed; created_at stays); the new emails."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _WRITERS:
-        raise NotImplementedError(
-            f"member writes are made for PostgreSQL and SQLite, not {dialect}"
+    # Only these keys: any other column named in the parameters would be SET too.
+    changed = [
+        {
+            "key_list_id": row["list_id"],
+            "key_email": row["email"],
+            "name": row["name"],
+            "variables": row["variables"],
+            "suppressed": row["suppressed"],
+        }
+        for row in rows
+        if row["email"] in existing
+    ]
+    new = [row for row in rows if row["email"] not in existing]
+    if changed:
+        session.execute(
+            update(table)
+            .where(
+                table.c.list_id == bindparam("key_list_id"),
+                table.c.email == bindparam("key_email"),
+            )
+            .values(
+                name=bindparam("name"),
+                variables=bindparam("variables", type_=table.c.variables.type),
+                suppressed=bindparam("suppressed"),
+            ),
+            changed,
         )
-    return _WRITERS[dialect](session, rows)
+    if new:
+        session.execute(insert(table), new)  # Core on the table: executemany, no ORM objects
+    return {row["email"] for row in new}
 
 
 @dataclass
@@ -142,6 +136,7 @@ class MemberWriter:
     updated: int = 0
     duplicates: int = 0
     suppressed: int = 0
+    _flushes: int = 0
     _seen: set[str] = field(default_factory=set)
     _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Emails of `_pending` seen for the first time in this import (the others are duplicates).
@@ -159,9 +154,13 @@ class MemberWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write the queued members (one statement; on SQLite a lookup and an executemany)."""
+        """Write the queued members: lock the list, look them up, update and insert."""
         if not self._pending:
             return
+        lock_list(self.session, self.list_id)
+        self._flushes += 1
+        if self._flushes == 2:
+            refresh_statistics(self.session)
         blocked = suppressed_among(self.session, self._pending)
         now = utcnow()
         rows = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from api import create_app
 from api.addresses import AddressError, bare_address, format_address
 from api.list_rows import member_email
 from models import Suppression
+from models.db import make_engine, make_session_factory
+from tasks.list_imports import Progress, claim, run_import
 from tests.conftest import Keys
 
 
@@ -34,6 +37,7 @@ class Lists:
         return str(answer["data"]["listId"])
 
     def upload(self, list_id: str, csv: bytes | str) -> tuple[int, Any]:
+        """POST the CSV; once accepted, run its import as a worker does and GET the outcome."""
         data = csv.encode() if isinstance(csv, str) else csv
         response = self.client.post(
             f"/lists/{list_id}/import",
@@ -41,7 +45,20 @@ class Lists:
             content_type="multipart/form-data",
             headers=self.auth,
         )
-        return response.status_code, response.get_json()
+        if response.status_code != 202:
+            return response.status_code, response.get_json()
+        return self.finish(list_id, response.get_json()["data"]["importId"])
+
+    def finish(
+        self, list_id: str, import_id: str, on_progress: Progress | None = None
+    ) -> tuple[int, Any]:
+        """Run the import (the worker's `run_import`, called directly), then GET it."""
+        sessions = make_session_factory(make_engine(self.client.application.config["DATABASE_URL"]))
+        with sessions() as session:
+            job = claim(session, uuid.UUID(import_id))
+            assert job is not None
+            run_import(session, job, on_progress)
+        return self.call("GET", f"/lists/{list_id}/imports/{import_id}")
 
     def members(self, list_id: str, **query: Any) -> dict[str, Any]:
         args = "&".join(f"{k}={v}" for k, v in query.items())
@@ -220,12 +237,33 @@ CSV = (
 )
 
 
+SUMMARY = {
+    "state",
+    "failure",
+    "rowsDone",
+    "imported",
+    "updated",
+    "duplicates",
+    "suppressed",
+    "skipped",
+    "errors",
+    "memberCount",
+}
+
+
 def test_csv_import(lists: Lists, db_session: Session) -> None:
     suppress(db_session, "bounced@example.com")
     lid = lists.create()
     status, answer = lists.upload(lid, CSV.encode("utf-8"))
     assert status == 200, answer
-    assert answer["data"] == {
+    assert answer["message"] == "Import done"
+    done = answer["data"]
+    assert done["totalBytes"] == done["bytesDone"] == len(CSV.encode("utf-8"))
+    assert done["createdAt"] and done["finishedAt"] and done["listId"] == lid
+    assert {k: v for k, v in done.items() if k in SUMMARY} == {
+        "state": "done",
+        "failure": None,
+        "rowsDone": 6,  # rows read, the blank line aside
         "imported": 3,
         "updated": 0,
         "duplicates": 1,
@@ -252,8 +290,9 @@ def test_csv_import(lists: Lists, db_session: Session) -> None:
         content_type="text/csv",
         headers=lists.auth,
     )
-    assert response.status_code == 200, response.get_json()
-    data = response.get_json()["data"]
+    assert response.status_code == 202, response.get_json()
+    status, answer = lists.finish(lid, response.get_json()["data"]["importId"])
+    data = answer["data"]
     assert (data["imported"], data["updated"], data["errors"], data["memberCount"]) == (1, 1, [], 4)
     members = by_email(lists.members(lid)["items"])
     assert members["ann@example.com"]["variables"] == {"note": "quoted\nnewline, comma"}
@@ -413,3 +452,42 @@ def test_member_email_agrees_with_format_address(raw: str) -> None:
     except AddressError:
         got = None
     assert got == expected
+
+
+def test_import_answers_202_and_shows_its_progress(lists: Lists, keys: Keys) -> None:
+    lid = lists.create()
+    rows = "".join(f"u{i}@example.com\n" for i in range(2500))
+    response = lists.client.post(
+        f"/lists/{lid}/import", data="email\n" + rows, content_type="text/csv", headers=lists.auth
+    )
+    assert response.status_code == 202, response.get_json()
+    accepted = response.get_json()
+    assert accepted["message"] == "Import queued"
+    import_id = accepted["data"]["importId"]
+    assert accepted["data"]["state"] == "pending"
+    assert (accepted["data"]["rowsDone"], accepted["data"]["memberCount"]) == (0, 0)
+    status, pending = lists.call("GET", f"/lists/{lid}/imports/{import_id}")
+    assert (status, pending["data"]["state"]) == (200, "pending")
+
+    seen: list[tuple[str, int, int]] = []
+
+    def look(_: Any) -> None:
+        # What a client polling the API sees after each committed batch.
+        got = lists.call("GET", f"/lists/{lid}/imports/{import_id}")[1]["data"]
+        seen.append((got["state"], got["rowsDone"], got["imported"]))
+
+    status, done = lists.finish(lid, import_id, look)
+    assert seen == [("running", 1000, 1000), ("running", 2000, 2000), ("done", 2500, 2500)]
+    assert done["data"]["memberCount"] == 2500
+    # Finished imports are not run again.
+    sessions = make_session_factory(make_engine(lists.client.application.config["DATABASE_URL"]))
+    with sessions() as session:
+        assert claim(session, uuid.UUID(import_id)) is None
+
+    other = lists.create("other")
+    assert lists.call("GET", f"/lists/{other}/imports/{import_id}")[0] == 404
+    status, missing = lists.call("GET", f"/lists/{lid}/imports/{uuid.uuid4()}")
+    assert status == 404 and missing["error"].startswith("Import `")
+    send_only = keys.header("send")
+    response = lists.client.get(f"/lists/{lid}/imports/{import_id}", headers=send_only)
+    assert response.status_code == 403

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -216,7 +217,7 @@ def test_compose_refuses_to_start_without_each_secret(secret: str) -> None:
 
 def test_compose_has_every_process_and_service() -> None:
     """The broker, the database, the one-shot migration and Mailroom's four processes."""
-    assert set(_services()) == {"rabbitmq", "postgres", *APP_SERVICES}
+    assert set(_services()) == {"rabbitmq", "postgres", "redis", *APP_SERVICES}
 
 
 def test_every_long_running_service_has_a_healthcheck() -> None:
@@ -256,6 +257,7 @@ def test_depends_on_waits_for_health_and_for_the_migration() -> None:
             "migrate": "service_completed_successfully",
             "postgres": "service_healthy",
             "rabbitmq": "service_healthy",
+            "redis": "service_healthy",
         },
         "worker": {
             "migrate": "service_completed_successfully",
@@ -312,6 +314,75 @@ def test_environment_uses_the_contract_names() -> None:
     assert env["BROKER_URL"].startswith("amqp://")
     assert "${FLOWER_BASIC_AUTH:?" in (ROOT / "docker-compose.yml").read_text()
     assert "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
+
+
+# Set by the image (Dockerfile ENV) or read before the environment exists.
+SET_BY_THE_IMAGE = {"MAILROOM_VAR_DIR", "MAILROOM_ENV_FILE", "API_BIND"}
+# Read by one process only.
+ONLY_FOR = {"FLOWER_BASIC_AUTH": "flower", "MAILROOM_WORKER_METRICS_PORT": "worker"}
+
+
+def test_every_setting_reaches_every_mailroom_container() -> None:
+    """Each setting `mailroom config example` documents is passed, and .env as a whole too."""
+    from mailroom.config_example import names
+
+    services = _services()
+    for name in APP_SERVICES:
+        wanted = {n for n in names() if ONLY_FOR.get(n, name) == name} - SET_BY_THE_IMAGE
+        missing = wanted - set(services[name]["environment"])
+        assert not missing, f"{name} does not pass {sorted(missing)}"
+        assert services[name]["env_file"] == ".env", name
+    assert "API_BIND" in services["api"]["environment"]
+
+
+def test_rate_limits_are_shared_through_redis() -> None:
+    """The API processes count requests in one Redis, which is up before the API starts."""
+    services = _services()
+    env = _interpolate(services["api"]["environment"], SAMPLE_ENV)
+    assert env["RATELIMIT_STORAGE_URI"] == "redis://redis:6379/0"
+    assert "redis-cli" in _healthcheck_text(services["redis"])
+    limiter = [r for r in _setup_cfg()["options"]["install_requires"].split("\n") if "limiter" in r]
+    assert limiter and limiter[0].startswith("flask-limiter[redis]"), limiter
+
+
+def test_workers_serve_their_metrics() -> None:
+    """Each worker container serves its own processes' samples for Prometheus to scrape."""
+    env = _interpolate(_services()["worker"]["environment"], SAMPLE_ENV)
+    assert env["MAILROOM_WORKER_METRICS_PORT"] == "9808"
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/metrics"
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="Debian's docker-compose is not installed: apt-get install -y docker-compose",
+)
+def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
+    """`docker-compose config` (Debian's, Compose v1) parses and resolves the file.
+
+    v1 predates the top-level `name`, so it gets the project name from `-p` instead.
+    """
+    compose = _compose()
+    assert compose.pop("name") == "mailroom"
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    (tmp_path / ".env").write_text("# all settings commented out, as .env.example has them\n")
+    done = subprocess.run(
+        ["docker-compose", "-p", "mailroom", "config", "-q"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], **SAMPLE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    missing = subprocess.run(
+        ["docker-compose", "-p", "mailroom", "config", "-q"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode != 0 and "set POSTGRES_PASSWORD" in missing.stderr
 
 
 def test_state_lives_in_named_volumes() -> None:

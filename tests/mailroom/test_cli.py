@@ -275,8 +275,10 @@ def test_templates_round_trip_through_files(tmp_path: Path) -> None:
     with sessions_on(target)() as session:  # the brand a template refers to must exist
         session.add(Brand(id=uuid.UUID(brand_id), name="Acme"))
         session.commit()
-    imported = run(target, "templates", "import", str(out)).stdout.splitlines()
+    done = run(target, "templates", "import", str(out))
+    imported = done.stdout.splitlines()
     assert [line.split()[0] for line in imported] == ["created", "created"]
+    assert "checking templates" in done.stderr  # progress, on stderr only
 
     def shown(env: dict[str, str], template_id: str) -> dict[str, Any]:
         client = app_on(env).test_client()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from mailroom.migrate import upgrade
@@ -46,8 +47,6 @@ def test_iter_members_pages_by_email_without_offset(session: Session) -> None:
     other = make_list(session, ["zz@example.com", "aa@example.com"])
     statements: list[str] = []
     event.listen(session.get_bind(), "before_cursor_execute", lambda *a: statements.append(a[2]))
-    # Only the queries: SQLite's transactions begin with a statement of their own.
-    selects = lambda: [s for s in statements if s.lstrip().upper().startswith("SELECT")]  # noqa: E731
 
     batches = list(iter_members(session, list_id, 10))
 
@@ -57,8 +56,10 @@ def test_iter_members_pages_by_email_without_offset(session: Session) -> None:
         isinstance(m, ListMember) and m.variables == {"e": m.email} for b in batches for m in b
     )
     # Keyset paging: each later batch starts after the last email (SQLite writes "OFFSET 0").
-    assert len(selects()) == 3
-    assert all("list_members.email > " in s for s in selects()[1:])
+    # Only the queries count: SQLite's transactions begin with a statement of their own.
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 3
+    assert all("list_members.email > " in s for s in selects[1:])
     assert [m.email for [*b] in iter_members(session, other, 10) for m in b] == [
         "aa@example.com",
         "zz@example.com",
@@ -98,3 +99,85 @@ def test_writer_counts_across_batches(session: Session) -> None:
     members = {m.email: m for b in iter_members(session, list_id, 10) for m in b}
     assert members["s@example.com"].suppressed and not members["c@example.com"].suppressed
     assert members["b@example.com"].name == "N" and members["a@example.com"].name is None
+
+
+def test_updates_keep_created_at_and_replace_the_rest(session: Session) -> None:
+    list_id = make_list(session, ["a@example.com"])
+    before = session.get(ListMember, (list_id, "a@example.com"))
+    assert before is not None
+    created = before.created_at
+    writer = MemberWriter(session, list_id)
+    writer.add("a@example.com", "Ann", {"k": "v"})
+    writer.finish()
+    session.commit()
+    session.expire_all()
+    after = session.get(ListMember, (list_id, "a@example.com"))
+    assert after is not None
+    assert (after.name, after.variables, after.created_at) == ("Ann", {"k": "v"}, created)
+
+
+@pytest.mark.postgres
+def test_writers_of_one_list_take_turns(pg_url: str) -> None:
+    """Two writers adding the same new addresses: the second waits on the list's row lock,
+    then finds the first one's rows and updates them (no primary-key conflict)."""
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    sessions = make_session_factory(engine)
+    with sessions() as setup:
+        list_id = make_list(setup, [])
+    emails = [f"u{i}@example.com" for i in range(50)]
+    first, second = sessions(), sessions()
+    writer_one = MemberWriter(first, list_id)
+    for email in emails:
+        writer_one.add(email, "one", {})
+    writer_one.flush()  # holds the list's row until `first` commits
+    second_pid = second.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    outcome: list[tuple[int, int]] = []
+
+    def write_second() -> None:
+        writer = MemberWriter(second, list_id)
+        for email in emails:
+            writer.add(email, "two", {})
+        writer.finish()
+        second.commit()
+        outcome.append((writer.added, writer.updated))
+
+    thread = threading.Thread(target=write_second)
+    thread.start()
+    with engine.connect() as watcher:  # wait until the second writer is blocked on the lock
+        while not watcher.execute(
+            text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+            {"pid": second_pid},
+        ).scalar():
+            watcher.rollback()
+    assert outcome == []
+    writer_one.finish()
+    first.commit()
+    thread.join(timeout=30)
+    assert outcome == [(0, 50)]
+    with sessions() as check:
+        assert check.get(RecipientList, list_id).member_count == 50  # type: ignore[union-attr]
+        names = {m.name for b in iter_members(check, list_id) for m in b}
+        assert names == {"two"}
+    first.close()
+    second.close()
+    engine.dispose()
+
+
+def test_a_large_import_refreshes_the_statistics_once(session: Session) -> None:
+    """From its second batch on, an import's lookups are planned with statistics that count
+    the rows it wrote (PostgreSQL without them took about 6x longer over 30,000 rows)."""
+    list_id = make_list(session, [])
+    statements: list[str] = []
+    event.listen(session.get_bind(), "before_cursor_execute", lambda *a: statements.append(a[2]))
+    writer = MemberWriter(session, list_id, batch_size=100)
+    for i in range(50):
+        writer.add(f"u{i}@example.com", None, {})
+    writer.flush()
+    assert not [s for s in statements if s.startswith("ANALYZE")]  # one batch: no need
+    for i in range(50, 450):
+        writer.add(f"u{i}@example.com", None, {})
+    writer.finish()
+    session.commit()
+    assert [s for s in statements if s.startswith("ANALYZE")] == ["ANALYZE list_members"]
+    assert writer.added == 450
