@@ -18,6 +18,7 @@ COPY models ./models
 COPY render ./render
 COPY providers ./providers
 COPY storage ./storage
+COPY store ./store
 COPY mailroom ./mailroom
 COPY migrations ./migrations
 # A regular (not editable) install: the runtime image needs the virtualenv, not the sources.
