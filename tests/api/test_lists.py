@@ -37,13 +37,14 @@ class Lists:
         return str(answer["data"]["listId"])
 
     def upload(self, list_id: str, csv: bytes | str) -> tuple[int, Any]:
-        """POST the CSV; once accepted, run its import as a worker does and GET the outcome."""
+        """POST the CSV to be imported in the background; once accepted, run its import as a
+        worker does and GET the outcome."""
         data = csv.encode() if isinstance(csv, str) else csv
         response = self.client.post(
             f"/lists/{list_id}/import",
             data={"file": (io.BytesIO(data), "members.csv")},
             content_type="multipart/form-data",
-            headers=self.auth,
+            headers={**self.auth, "Prefer": "respond-async"},
         )
         if response.status_code != 202:
             return response.status_code, response.get_json()
@@ -288,7 +289,7 @@ def test_csv_import(lists: Lists, db_session: Session) -> None:
         f"/lists/{lid}/import",
         data='email,note\nann@example.com,"quoted\nnewline, comma"\ndave@example.com,x\n',
         content_type="text/csv",
-        headers=lists.auth,
+        headers={**lists.auth, "Prefer": "respond-async"},
     )
     assert response.status_code == 202, response.get_json()
     status, answer = lists.finish(lid, response.get_json()["data"]["importId"])
@@ -458,7 +459,10 @@ def test_import_answers_202_and_shows_its_progress(lists: Lists, keys: Keys) -> 
     lid = lists.create()
     rows = "".join(f"u{i}@example.com\n" for i in range(2500))
     response = lists.client.post(
-        f"/lists/{lid}/import", data="email\n" + rows, content_type="text/csv", headers=lists.auth
+        f"/lists/{lid}/import",
+        data="email\n" + rows,
+        content_type="text/csv",
+        headers={**lists.auth, "Prefer": "respond-async"},
     )
     assert response.status_code == 202, response.get_json()
     accepted = response.get_json()
@@ -491,3 +495,35 @@ def test_import_answers_202_and_shows_its_progress(lists: Lists, keys: Keys) -> 
     send_only = keys.header("send")
     response = lists.client.get(f"/lists/{lid}/imports/{import_id}", headers=send_only)
     assert response.status_code == 403
+
+
+def test_a_small_import_is_done_in_the_request(lists: Lists) -> None:
+    """Up to 1 MiB without `Prefer: respond-async`: 200 with the counts, every member there."""
+    lid = lists.create()
+    csv = "email,name,plan\na@example.com,Ann,pro\nb@example.com,Bob,\nnot-an-address,X,\n"
+    response = lists.client.post(
+        f"/lists/{lid}/import", data=csv, content_type="text/csv", headers=lists.auth
+    )
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert answer["message"] == "2 members imported"
+    data = answer["data"]
+    assert (data["imported"], data["updated"], data["skipped"], data["memberCount"]) == (2, 0, 1, 2)
+    assert data["errors"][0]["line"] == 4
+    members = lists.members(lid)["items"]
+    assert [(m["email"], m["variables"]) for m in members] == [
+        ("a@example.com", {"name": "Ann", "plan": "pro"}),
+        ("b@example.com", {"name": "Bob", "plan": ""}),
+    ]
+
+
+def test_a_large_import_goes_to_the_background(lists: Lists) -> None:
+    """Over 1 MiB: stored and queued (202), whatever the client prefers."""
+    lid = lists.create()
+    rows = "".join(f"someone.with.a.long.name.{i:06d}@example.com\n" for i in range(26000))
+    assert len(rows) > 1024 * 1024
+    response = lists.client.post(
+        f"/lists/{lid}/import", data="email\n" + rows, content_type="text/csv", headers=lists.auth
+    )
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["data"]["state"] == "pending"
