@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.config import get_settings
@@ -233,6 +234,19 @@ def test_prepare_fails_an_email_whose_attachment_is_missing(
         assert "files/nowhere.pdf" in (row.last_error or "")
 
 
+def lock_waiters(sessions: sessionmaker[Session]) -> int:
+    """Sessions of this database that PostgreSQL shows waiting for a lock."""
+    with sessions() as session:
+        return int(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
 # Row locks are PostgreSQL's; on SQLite each row moves with its own compare-and-set.
 @pytest.mark.parametrize(
     "sessions", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -247,8 +261,10 @@ def test_prepare_waits_for_a_locked_row_and_keeps_what_its_holder_wrote(
         assert email_store.fail(holder, ids[1], "stopped by an operator")
         worker = threading.Thread(target=lambda: results.append(batch_steps.prepare(ids)))
         worker.start()
-        worker.join(timeout=1)
-        assert worker.is_alive(), "prepare must wait for the row lock, not overwrite it"
+        # Until prepare either finishes or shows up in PostgreSQL waiting for a lock.
+        while worker.is_alive() and not lock_waiters(sessions):
+            time.sleep(0.01)
+        assert lock_waiters(sessions) == 1, "prepare must wait for the row lock, not overwrite it"
     worker.join(timeout=30)
 
     assert sorted(results[0].ready) == sorted([ids[0], ids[2]])
