@@ -25,6 +25,7 @@ from api import create_app
 from api.keys import create_key
 from mailroom.migrate import upgrade
 from models.db import make_engine, make_session_factory
+from tests.support.ci_skips import pytest_runtest_makereport  # noqa: F401 - a hook: CI=true
 
 PG_ADMIN_URL = os.environ.get("MAILROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("MAILROOM_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
@@ -98,24 +99,3 @@ class Keys:
 def keys(app: Flask) -> Keys:
     """Key factory for the app's database."""
     return Keys(app)
-
-
-# Tests that need a service or a tool of the machine: skipped on a laptop without them, but in
-# CI (CI=true) a skip would hide that the suite never ran, so it fails instead.
-SERVICE_MARKS = ("chaos", "integration", "postgres", "rabbitmq")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Under CI=true, turn the skip of a chaos or service test into a failure that says why."""
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if (
-        os.environ.get("CI", "").lower() == "true"
-        and report.skipped
-        and not hasattr(report, "wasxfail")
-        and any(item.get_closest_marker(mark) for mark in SERVICE_MARKS)
-    ):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.outcome = "failed"
-        report.longrepr = f"skipped under CI=true, where every service test must run: {reason}"
