@@ -118,7 +118,9 @@ def test_kill_worker_holding_scheduled_and_rendering(
     parent, item = _templates(chaos_stack)
     chaos_stack.start_worker("w1", concurrency=2)
     started = time.monotonic()
-    send_at = datetime.now(UTC) + timedelta(seconds=8)
+    # Far enough for a loaded machine to reach the kill first (asserted below), near enough
+    # to be published with an eta that w1 holds.
+    send_at = datetime.now(UTC) + timedelta(seconds=15)
     scheduled = chaos_stack.send({**plain_email("scheduled", 0), "sendAt": send_at.isoformat()})
 
     def nested(n: int) -> dict[str, Any]:
