@@ -25,6 +25,7 @@ from api import create_app
 from api.keys import create_key
 from mailroom.migrate import upgrade
 from models.db import make_engine, make_session_factory
+from tests.support.ci_skips import pytest_runtest_makereport  # noqa: F401 - a hook: CI=true
 
 PG_ADMIN_URL = os.environ.get("MAILROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("MAILROOM_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")

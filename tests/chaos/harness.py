@@ -4,6 +4,12 @@ A scenario starts Mailroom's processes with `tests.support.stack.Stack` on the p
 of `tests.chaos.services`, drives `Load` (bounded threads posting `/send`), injects one fault,
 lets `Census` wait (one `GROUP BY status` query a second) until every stored email is final,
 and reports a `ChaosResult`: one printed line and one JSON file under `var/chaos/`.
+
+Every scenario proves two things. Its fault struck what it meant to (a killed worker held
+tasks, see `held_tasks`; a provider timed out; the broker dropped the workers' connections),
+so that a fault that missed fails rather than passes. And `ChaosResult.assert_delivered`: every
+accepted email ends `sent` (`failed` is final, but not delivered), a provider received it, and
+each copy beyond the first is explained by a `reclaimed` or `ambiguous` event of that email.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -226,6 +233,10 @@ class Census:
             time.sleep(1.0)
         return counts
 
+    def stored(self) -> list[str]:
+        """Ids of every stored email (those the API stored but answered 503 for included)."""
+        return [str(i) for (i,) in self.query("SELECT id::text FROM emails")]
+
     def status_of(self, ids: Iterable[str]) -> dict[str, str]:
         """email id -> status."""
         wanted = list(ids)
@@ -261,6 +272,58 @@ def duplicates(received: Mapping[str, list[str]]) -> dict[str, int]:
     return {eid: n - 1 for eid, n in counts.items() if n > 1}
 
 
+# worker logs ------------------------------------------------------------------------------
+
+# Celery's own lines (in our JSON logs): "Task <name>[<id>] received", then "succeeded in",
+# "retry:", "raised unexpected", ... A retried task comes back with the same id.
+_TASK_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[0-9a-f-]{36})\] (?P<what>\w+)")
+
+
+@dataclass(frozen=True)
+class HeldTask:
+    """A task message a worker had received and not finished: what a kill -9 takes away."""
+
+    name: str
+    task_id: str
+    args: str
+
+
+def held_tasks(log: Path) -> list[HeldTask]:
+    """The tasks a worker held when its log ends (received, with no outcome after)."""
+    held: dict[str, HeldTask] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        message = record.get("message", "") if isinstance(record, dict) else ""
+        if not (match := _TASK_LINE.match(str(message))):
+            continue
+        if match["what"] == "received":
+            args = str((record.get("data") or {}).get("args", ""))
+            held[match["id"]] = HeldTask(match["name"], match["id"], args)
+        else:
+            held.pop(match["id"], None)
+    return list(held.values())
+
+
+def wait_holding(
+    log: Path, wanted: Callable[[list[HeldTask]], bool], timeout: float = 30
+) -> list[HeldTask]:
+    """Poll a live worker's log until what it holds satisfies `wanted`; what it holds then."""
+    deadline = time.monotonic() + timeout
+    held = held_tasks(log)
+    while not wanted(held) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        held = held_tasks(log)
+    return held
+
+
+def broker_lost(log: Path) -> bool:
+    """Whether a worker logged that it lost its broker connection (and so reconnected)."""
+    return "Connection to broker lost" in log.read_text(errors="replace")
+
+
 # result -----------------------------------------------------------------------------------
 
 
@@ -275,6 +338,12 @@ class ChaosResult:
     duplicates: int
     providers: dict[str, int]
     seconds: float
+    # Of the emails checked: not ending `sent`, received by no provider, and copies beyond the
+    # first that no `reclaimed` or `ambiguous` event of their email explains.
+    not_sent: int = 0
+    unreached: int = 0
+    unexplained: int = 0
+    problems: dict[str, Any] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     http: dict[str, int] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -285,7 +354,8 @@ class ChaosResult:
         providers = " ".join(f"{k}={v}" for k, v in self.providers.items())
         return (
             f"CHAOS {self.scenario}: accepted={self.accepted} final={self.final} "
-            f"lost={self.lost} duplicates={self.duplicates} ({notes}) {providers} "
+            f"lost={self.lost} duplicates={self.duplicates} not_sent={self.not_sent} "
+            f"unreached={self.unreached} unexplained={self.unexplained} ({notes}) {providers} "
             f"http={self.http} statuses={self.statuses} seconds={self.seconds:.1f}"
         )
 
@@ -297,6 +367,12 @@ class ChaosResult:
         LINES.append(line)
         print(line)
 
+    def assert_delivered(self) -> None:
+        """Every checked email ended `sent`, reached a provider, and no copy is unexplained."""
+        assert self.lost == self.not_sent == self.unreached == self.unexplained == 0, (
+            f"{self.line()}\n{self.problems}"
+        )
+
 
 def tally(
     scenario: str,
@@ -306,11 +382,26 @@ def tally(
     received: Mapping[str, list[str]],
     started: float,
     notes: dict[str, Any] | None = None,
+    *,
+    expect_sent: Iterable[str] | None = None,
 ) -> ChaosResult:
-    """Count a finished scenario: lost are accepted ids not final, duplicates from the sinks."""
+    """Count a finished scenario: lost are accepted ids not final, duplicates from the sinks.
+
+    `expect_sent` (default: `accepted`) are the emails `assert_delivered` holds to: each one
+    `sent` and received by a provider; every copy beyond the first, of any email, must be
+    explained by a `reclaimed` or `ambiguous` event of that email.
+    """
     status = census.status_of(accepted)
     lost = [eid for eid in accepted if status.get(eid) not in FINAL]
     dupes = duplicates(received)
+    checked = list(accepted if expect_sent is None else expect_sent)
+    checked_status = census.status_of(checked)
+    not_sent = {eid: checked_status.get(eid) for eid in checked}
+    not_sent = {eid: status for eid, status in not_sent.items() if status != "sent"}
+    reached = {eid for ids in received.values() for eid in ids}
+    unreached = [eid for eid in checked if eid not in reached]
+    explaining = census.events("reclaimed") + census.events("ambiguous")
+    unexplained = {eid: n for eid, n in dupes.items() if n > explaining[eid]}
     return ChaosResult(
         scenario=scenario,
         accepted=len(accepted),
@@ -319,6 +410,18 @@ def tally(
         duplicates=sum(dupes.values()),
         providers={name: len(ids) for name, ids in received.items()},
         seconds=time.monotonic() - started,
+        not_sent=len(not_sent),
+        unreached=len(unreached),
+        unexplained=sum(n - explaining[eid] for eid, n in unexplained.items()),
+        problems={
+            k: v
+            for k, v in {
+                "not_sent": dict(list(not_sent.items())[:10]),
+                "unreached": unreached[:10],
+                "unexplained": dict(list(unexplained.items())[:10]),
+            }.items()
+            if v
+        },
         statuses=census.counts(),
         http={str(k): v for k, v in sorted(load.statuses().items())} if load else {},
         notes=dict(notes or {}),

@@ -8,8 +8,10 @@ by its own commands or by killing its own process group.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -23,13 +25,53 @@ import psycopg
 
 from tests.support.net import free_port, wait_for_port
 
-RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path:
+    """PostgreSQL's server binaries, whatever the version: pg_config's bindir, else Debian's
+    /usr/lib/postgresql/<version>/bin (newest first; pg_config may come from libpq alone)."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            bindir = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+            candidates.append(Path(bindir))
+    versions = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(
+        (Path(p) for p in versions),
+        key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.name)],
+        reverse=True,
+    )
+    if found := shutil.which("initdb"):
+        candidates.append(Path(found).parent)
+    for folder in candidates:
+        if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
+            return folder
+    return candidates[0] if candidates else Path("/usr/lib/postgresql/bin")
+
+
+def _rabbit_bin() -> Path:
+    """rabbitmq-server's folder: Debian's package path, else wherever PATH has it."""
+    debian = Path("/usr/lib/rabbitmq/bin")
+    if (debian / "rabbitmq-server").exists():
+        return debian
+    found = shutil.which("rabbitmq-server")
+    return Path(found).parent if found else debian
+
+
+RABBIT_BIN = _rabbit_bin()
+PG_BIN = _pg_bin()
 
 
 def services_missing() -> str | None:
     """Why the chaos suite cannot run here, or None when it can."""
-    for tool in (RABBIT_BIN / "rabbitmq-server", RABBIT_BIN / "rabbitmqctl", PG_BIN / "initdb"):
+    for tool in (
+        RABBIT_BIN / "rabbitmq-server",
+        RABBIT_BIN / "rabbitmqctl",
+        PG_BIN / "initdb",
+        PG_BIN / "pg_ctl",
+    ):
         if not tool.exists():
             return f"{tool} is not installed"
     return None
@@ -159,7 +201,7 @@ class RabbitNode:
 
 
 class PgCluster:
-    """A PostgreSQL 15 cluster of its own (`initdb` in a temporary folder) on a spare port."""
+    """A PostgreSQL cluster of its own (`initdb` in a temporary folder) on a spare port."""
 
     def __init__(self) -> None:
         # /tmp rather than pytest's tmp_path: the postgres user must reach the folder.

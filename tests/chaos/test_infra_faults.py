@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.chaos.harness import Census, Load, plain_email, smtp_ids, tally
+from tests.chaos.harness import Census, Load, broker_lost, plain_email, smtp_ids, tally
 from tests.chaos.services import PgCluster, RabbitNode
 from tests.support.smtp_sink import SmtpSink
 from tests.support.stack import FINAL, Stack
@@ -52,7 +52,7 @@ def _answers_between(load: Load, start: float, end: float) -> dict[int, int]:
 def test_rabbitmq_stopped_for_20_seconds(
     chaos_stack: Stack, census: Census, smtp_sink: SmtpSink, rabbit: RabbitNode
 ) -> None:
-    """Broker down: 503s within the timeout, never 500; everything stored is sent afterwards."""
+    """Broker down: 503s, never 500 nor a hung request; everything stored is sent afterwards."""
     _start(chaos_stack, smtp_sink)
     started = time.monotonic()
     load = Load(chaos_stack, lambda n: plain_email("rabbit-stop", n), 400, rate=8).start()
@@ -64,7 +64,7 @@ def test_rabbitmq_stopped_for_20_seconds(
     up = time.monotonic()
     load.join()
     stored = sum(census.counts().values())
-    counts = census.wait_final(stored, timeout=150)
+    census.wait_final(stored, timeout=150)
     during = _answers_between(load, down, up)
     result = tally(
         "rabbit-stop-20s",
@@ -79,14 +79,17 @@ def test_rabbitmq_stopped_for_20_seconds(
             "max_latency": round(load.max_latency(), 2),
             "stored": stored,
         },
+        expect_sent=census.stored(),  # the emails answered 503 after their commit too
     )
     result.report()
     statuses = load.statuses()
-    assert set(statuses) <= {200, 503}, statuses
+    # The outage struck: requests met it (503) and both workers lost their connection.
     assert during.get(503, 0) > 0, during
-    assert load.max_latency() < 15, load.max_latency()
-    assert result.lost == 0, result.line()
-    assert set(counts) == {"sent"} and sum(counts.values()) == stored, counts
+    assert all(broker_lost(chaos_stack.logs[w]) for w in ("w1", "w2")), result.line()
+    # Every request was answered, 200 or 503: a hung one ends in the client's timeout (0).
+    assert set(statuses) <= {200, 503}, statuses
+    assert set(load.accepted) <= set(census.stored()), result.line()
+    result.assert_delivered()
     assert result.duplicates == 0, result.line()
 
 
@@ -103,7 +106,7 @@ def test_rabbitmq_killed_and_restarted(
     rabbit.start()
     load.join()
     stored = sum(census.counts().values())
-    counts = census.wait_final(stored, timeout=150)
+    census.wait_final(stored, timeout=150)
     result = tally(
         "rabbit-kill-9",
         census,
@@ -112,11 +115,14 @@ def test_rabbitmq_killed_and_restarted(
         {"smtp": smtp_ids(smtp_sink)},
         started,
         {"at_kill": at_kill, "stored": stored, "max_latency": round(load.max_latency(), 2)},
+        expect_sent=census.stored(),
     )
     result.report()
+    # The kill struck: emails were in flight, and both workers lost their connection.
+    assert sum(n for s, n in at_kill.items() if s not in FINAL) > 0, at_kill
+    assert all(broker_lost(chaos_stack.logs[w]) for w in ("w1", "w2")), result.line()
     assert set(load.statuses()) <= {200, 503}, load.statuses()
-    assert result.lost == 0, result.line()
-    assert set(counts) == {"sent"}, counts
+    result.assert_delivered()
     assert result.duplicates == 0, result.line()
 
 
@@ -135,7 +141,8 @@ def test_postgres_restarted(
     up = time.monotonic()
     load.join()
     stored = sum(census.counts().values())
-    counts = census.wait_final(stored, timeout=150)
+    census.wait_final(stored, timeout=150)
+    during = _answers_between(load, down, up)
     result = tally(
         "postgres-restart",
         census,
@@ -145,17 +152,17 @@ def test_postgres_restarted(
         started,
         {
             "down_seconds": round(up - down, 1),
-            "answers_while_down": _answers_between(load, down, up),
+            "answers_while_down": during,
             "max_latency": round(load.max_latency(), 2),
             "stored": stored,
         },
+        expect_sent=census.stored(),
     )
     result.report()
+    assert during.get(503, 0) > 0, f"no request met the outage: {result.line()}"
+    # Every request was answered, 200 or 503: a hung one ends in the client's timeout (0).
     assert set(load.statuses()) <= {200, 503}, load.statuses()
-    assert load.max_latency() < 15, load.max_latency()
-    assert result.lost == 0, result.line()
-    assert all(status in FINAL for status in counts), counts
-    assert "sending" not in counts
+    result.assert_delivered()
     assert result.duplicates <= 2, result.line()
 
 
@@ -210,6 +217,8 @@ def test_queue_survives_broker_restart(
     )
     result.report()
     assert load.statuses() == {200: total}, load.statuses()
+    # The restart met a full queue, and the refusals sent some emails through a delayed retry.
     assert before == after == total, (before, after)
-    assert result.lost == 0, result.line()
+    assert result.notes["retries"] > 0, result.line()
+    result.assert_delivered()
     assert result.duplicates == 0, result.line()

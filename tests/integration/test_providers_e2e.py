@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.integration.conftest import PDF, SENDER
@@ -38,7 +39,8 @@ def providers(stack: Stack, ses: SesFront, sendgrid: SendGridServer, gcs: GcsEmu
             "STORAGE_BACKEND": "gcs",
             "STORAGE_EMULATOR_HOST": gcs.url,
             "GCS_PROJECT": "test",
-            "MAILROOM_PROVIDER_COOLDOWN_SECONDS": "3",
+            # Longer than any test: a cooldown ends only when the test ends it (`end_cooldown`).
+            "MAILROOM_PROVIDER_COOLDOWN_SECONDS": "600",
             "MAILROOM_CIRCUIT_FAILURES": "3",
         }
     )
@@ -61,6 +63,19 @@ def send_and_wait(stack: Stack, **extra: Any) -> dict[str, Any]:
     }
     eid = stack.send(body)
     return stack.wait_for([eid], timeout=60)[eid]
+
+
+def end_cooldown(stack: Stack, provider: str) -> None:
+    """Move the provider's cooldown into the past in the database, as time passing would."""
+    url = stack.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        changed = conn.execute(
+            "UPDATE provider_states SET opened_until = now() - interval '1 second' "
+            "WHERE name = %s AND opened_until > now()",
+            (provider,),
+        ).rowcount
+    assert changed == 1, f"{provider} was not cooling down"
+    time.sleep(1.5)  # past the worker's one-second cache of provider states (a lower bound)
 
 
 def attempts(email: dict[str, Any]) -> list[tuple[str, str]]:
@@ -124,7 +139,7 @@ def test_sendgrid_401_is_skipped_until_the_cooldown(
     assert attempts(second) == [("ses", "accepted")]  # sendgrid set aside: not even tried
     assert sendgrid.requests == requests_so_far
     sendgrid.set_mode("accept")
-    time.sleep(3.5)  # the configured cooldown, then sendgrid is probed again
+    end_cooldown(providers, "sendgrid")  # then sendgrid is probed again
     third = send_and_wait(providers)
     assert attempts(third) == [("sendgrid", "accepted")]
 
@@ -161,7 +176,7 @@ def test_circuit_opens_after_failures_and_closes_after_a_probe(
     )
 
     ses.set_mode("forward")
-    time.sleep(3.5)  # the cooldown; the next email probes SES
+    end_cooldown(providers, "ses")  # the next email probes SES
     assert attempts(send_and_wait(providers)) == [("ses", "accepted")]
     assert attempts(send_and_wait(providers)) == [("ses", "accepted")]
     assert sample(scrape(providers), "mailroom_provider_circuit_state", provider="ses") == 0

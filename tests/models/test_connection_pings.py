@@ -1,8 +1,11 @@
-"""Pooled connections are pinged only after sitting idle, and a dead one is replaced."""
+"""Pooled connections are pinged only after sitting idle, and a dead one is replaced.
+
+The pool's idle clock is a fake one the tests move (`Clock`), so that "used again at once" and
+"idle for longer than IDLE" are facts of the test, not races with a loaded machine.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,15 +14,37 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
+import models.db
 from models.db import ping_when_idle
 
 pytestmark = pytest.mark.postgres
 
-IDLE = 0.3
+IDLE = 30.0
+
+
+class Clock:
+    """A monotonic clock that moves only when told (stands in for `time` in models.db)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
-def engine(pg_url: str) -> Iterator[Engine]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The idle clock of models.db's pings."""
+    fake = Clock()
+    monkeypatch.setattr(models.db, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def engine(pg_url: str, clock: Clock) -> Iterator[Engine]:
     """An engine with idle-only pings after IDLE seconds, pings counted in `engine.pings`."""
     engine = create_engine(pg_url, pool_size=1, max_overflow=0)
     ping_when_idle(engine, IDLE)
@@ -27,7 +52,7 @@ def engine(pg_url: str) -> Iterator[Engine]:
     real_ping = engine.dialect.do_ping
 
     def counted(dbapi_conn: Any) -> bool:
-        pings.append(time.monotonic())
+        pings.append(clock.monotonic())
         return real_ping(dbapi_conn)
 
     engine.dialect.do_ping = counted  # type: ignore[method-assign,assignment]
@@ -47,25 +72,28 @@ def terminate(pg_url: str, pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-def test_a_connection_in_use_is_not_pinged(engine: Engine) -> None:
+def test_a_connection_in_use_is_not_pinged(engine: Engine, clock: Clock) -> None:
     for _ in range(5):
         backend_pid(engine)
+        clock.advance(IDLE - 1)  # idle, but not for long enough
     assert engine.pings == []  # type: ignore[attr-defined]
 
 
-def test_an_idle_connection_is_pinged_once_per_checkout(engine: Engine) -> None:
+def test_an_idle_connection_is_pinged_once_per_checkout(engine: Engine, clock: Clock) -> None:
     first = backend_pid(engine)
-    time.sleep(IDLE * 1.5)
+    clock.advance(IDLE)
     assert backend_pid(engine) == first
     assert len(engine.pings) == 1  # type: ignore[attr-defined]
     assert backend_pid(engine) == first  # used again at once: no second ping
     assert len(engine.pings) == 1  # type: ignore[attr-defined]
 
 
-def test_an_idle_dead_connection_is_replaced_without_an_error(engine: Engine, pg_url: str) -> None:
+def test_an_idle_dead_connection_is_replaced_without_an_error(
+    engine: Engine, pg_url: str, clock: Clock
+) -> None:
     dead = backend_pid(engine)
     terminate(pg_url, dead)
-    time.sleep(IDLE * 1.5)
+    clock.advance(IDLE)
     replaced = backend_pid(engine)
     assert replaced != dead
     assert len(engine.pings) == 1  # type: ignore[attr-defined]

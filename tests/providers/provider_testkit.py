@@ -188,10 +188,18 @@ def password_authenticator(
 class RawSmtpServer:
     """A line-by-line SMTP server on a thread, able to refuse at greeting or to go silent."""
 
-    def __init__(self, greeting: str = "220 raw.test ESMTP", hang_on: str | None = None) -> None:
+    def __init__(
+        self,
+        greeting: str = "220 raw.test ESMTP",
+        hang_on: str | None = None,
+        answer_after: float | None = None,
+    ) -> None:
         self.greeting = greeting
         # "RCPT": never answer RCPT; "END-OF-DATA": take the message, never answer the dot.
         self.hang_on = hang_on
+        # With `answer_after`, the silence ends with the usual answer after that many seconds:
+        # a client without a working timeout then succeeds, and its test fails.
+        self.answer_after = answer_after
         self.messages: list[bytes] = []
         self.connections = 0
         self._stop = threading.Event()
@@ -230,8 +238,7 @@ class RawSmtpServer:
             if verb in (b"EHLO", b"HELO", b"MAIL", b"RSET", b"NOOP"):
                 conn.sendall(b"250 ok\r\n")
             elif verb == b"RCPT":
-                if self.hang_on == "RCPT":
-                    self._stop.wait()
+                if self.hang_on == "RCPT" and self._stop.wait(self.answer_after):
                     return
                 conn.sendall(b"250 ok\r\n")
             elif verb == b"DATA":
@@ -242,8 +249,7 @@ class RawSmtpServer:
                         return
                     data += chunk
                 self.messages.append(bytes(data))
-                if self.hang_on == "END-OF-DATA":
-                    self._stop.wait()
+                if self.hang_on == "END-OF-DATA" and self._stop.wait(self.answer_after):
                     return
                 conn.sendall(b"250 queued\r\n")
             elif verb == b"QUIT":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -168,13 +167,13 @@ def test_a_message_sendgrid_refuses_is_rejected_with_its_reasons(
 def test_no_answer_in_time_is_ambiguous(
     sendgrid_server: SendGridServer, make_message: MessageFactory
 ) -> None:
+    # The server answers 202 after 10 s: a client that waited would succeed, so the
+    # AmbiguousError proves the 0.5 s timeout held; one request proves it was not retried.
     sendgrid_server.set_mode("hang", hang_seconds=10)
 
-    started = time.monotonic()
     with pytest.raises(AmbiguousError, match="may have been accepted"):
         sendgrid(sendgrid_server, timeout=0.5).send(make_message())
 
-    assert time.monotonic() - started < 3
     assert sendgrid_server.requests == 1
 
 

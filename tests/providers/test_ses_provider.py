@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,15 +148,14 @@ def test_a_server_error_is_transient(ses_front: SesFront, make_message: MessageF
 def test_no_answer_in_time_is_ambiguous_and_sent_once(
     ses_front: SesFront, make_message: MessageFactory
 ) -> None:
+    # The front answers 500 after 10 s: a client that waited would see a TransientError, so the
+    # AmbiguousError proves the 0.5 s read timeout held.
     ses_front.set_mode("hang", hang_seconds=10)
     provider = ses(ses_front.url, read_timeout=0.5)
 
-    started = time.monotonic()
     with pytest.raises(AmbiguousError, match="may have been accepted"):
         provider.send(make_message())
-    elapsed = time.monotonic() - started
 
-    assert elapsed < 3  # bounded by the read timeout, not by the server
     # A retry here could deliver twice: exactly one request may reach SES.
     assert ses_front.requests == 1
 

@@ -5,6 +5,7 @@ and two deliveries of one batch send nothing twice."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.config import get_settings
@@ -271,6 +272,19 @@ def test_prepare_fails_an_email_whose_attachment_is_missing(
     assert event_types(sessions, missing) == ["rendered", "failed", "recorded"]
 
 
+def lock_waiters(sessions: sessionmaker[Session]) -> int:
+    """Sessions of this database that PostgreSQL shows waiting for a lock."""
+    with sessions() as session:
+        return int(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
 # Row locks are PostgreSQL's; SQLite's writers queue for the database's one write lock.
 @pytest.mark.parametrize(
     "sessions", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -285,8 +299,10 @@ def test_prepare_waits_for_a_locked_row_and_keeps_what_its_holder_wrote(
         assert fail(holder, {ids[1]: "stopped by an operator"}) == [ids[1]]
         worker = threading.Thread(target=lambda: results.append(prepare(ids)[0]))
         worker.start()
-        worker.join(timeout=1)
-        assert worker.is_alive(), "prepare must wait for the row lock, not overwrite it"
+        # Until prepare either finishes or shows up in PostgreSQL waiting for a lock.
+        while worker.is_alive() and not lock_waiters(sessions):
+            time.sleep(0.01)
+        assert lock_waiters(sessions) == 1, "prepare must wait for the row lock, not overwrite it"
     worker.join(timeout=30)
 
     assert sorted(e.id for e in results[0]) == sorted([ids[0], ids[2]])
