@@ -89,6 +89,7 @@ def _environment(autoescape: bool) -> MailSandbox:
 HTML_ENV = _environment(autoescape=True)
 PLAIN_ENV = _environment(autoescape=False)
 _GLOBALS: dict[str, Any] = dict(HTML_ENV.globals)  # the same in both environments
+GLOBAL_NAMES = frozenset(_GLOBALS)
 
 
 def environment_for(part: str) -> MailSandbox:
