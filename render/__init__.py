@@ -5,6 +5,7 @@ Draft.js documents, nested templates one level deep); ``finalize`` adds the bran
 the CSS and derives the text part. Nothing here imports the rest of Mailroom.
 """
 
+from render.budget import DEFAULT_LIMITS, RenderLimits
 from render.caches import cache_info, clear_caches
 from render.errors import RenderError
 from render.finalize import finalize
@@ -24,7 +25,9 @@ from render.templates import check_variables, render_inline, render_template
 __all__ = [
     "BrandSpec",
     "CacheInfo",
+    "DEFAULT_LIMITS",
     "RenderError",
+    "RenderLimits",
     "Rendered",
     "TemplateContent",
     "TemplateLookup",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from render.brand import wrap_in_brand
+from render.budget import DEFAULT_LIMITS, RenderLimits, budget_scope
 from render.signature import Signature, append_html, append_text, complete
 from render.specs import BrandSpec, Rendered
 from render.styles import inline_css
@@ -16,11 +17,24 @@ def finalize(
     brand_styles: bool,
     custom_style: str | None,
     signature: Signature | None = None,
+    limits: RenderLimits = DEFAULT_LIMITS,
 ) -> Rendered:
     """Sign, wrap in the brand (when asked), inline the CSS, and derive the text part if missing.
 
     `signature` is the sender's `(html, text)`; a missing half is derived from the other.
+    The brand's header and footer render within ``limits``.
     """
+    with budget_scope(limits):
+        return _finalize(rendered, brand, brand_styles, custom_style, signature)
+
+
+def _finalize(
+    rendered: Rendered,
+    brand: BrandSpec | None,
+    brand_styles: bool,
+    custom_style: str | None,
+    signature: Signature | None,
+) -> Rendered:
     sig_html, sig_text = complete(signature)
     html = rendered.html
     if html is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from render.budget import DEFAULT_LIMITS, RenderLimits, budget_scope
 from render.errors import RenderError
 from render.nested import nested_renderer, no_lookup
 from render.parts import one_line, render_inline_part, render_stored, select_content
@@ -29,15 +30,21 @@ def render_template(
     *,
     lang: str | None,
     lookup: TemplateLookup,
+    limits: RenderLimits = DEFAULT_LIMITS,
 ) -> Rendered:
-    """Render a stored template in ``lang`` (or its master language) with ``variables``."""
-    content_lang, content = select_content(spec, lang)
-    context = resolve_variables(spec, variables, nested_renderer(lookup, lang))
-    subject = render_stored(spec, content_lang, "subject", content.subject, context)
-    html = render_stored(spec, content_lang, "html", content.html, context)
-    text = None
-    if content.text is not None:
-        text = render_stored(spec, content_lang, "text", content.text, context)
+    """Render a stored template in ``lang`` (or its master language) with ``variables``.
+
+    The whole render, nested templates included, is bounded by ``limits``; going over them
+    is a RenderError.
+    """
+    with budget_scope(limits):
+        content_lang, content = select_content(spec, lang)
+        context = resolve_variables(spec, variables, nested_renderer(lookup, lang))
+        subject = render_stored(spec, content_lang, "subject", content.subject, context)
+        html = render_stored(spec, content_lang, "html", content.html, context)
+        text = None
+        if content.text is not None:
+            text = render_stored(spec, content_lang, "text", content.text, context)
     return Rendered(one_line(subject), html, text)
 
 
@@ -49,21 +56,24 @@ def render_inline(
     *,
     lookup: TemplateLookup | None = None,
     lang: str | None = None,
+    limits: RenderLimits = DEFAULT_LIMITS,
 ) -> Rendered:
     """Render inline content of a send request; nothing is declared, so any variable goes.
 
     Nested template values need ``lookup`` (rendered in ``lang``, else their master language).
+    The whole render is bounded by ``limits``, as for ``render_template``.
     """
     nested = nested_renderer(lookup, lang) if lookup is not None else no_lookup
-    context: dict[str, ContextValue] = {}
-    for name, value in variables.items():
-        if value is not None:  # JSON null means "no value", as for templates
-            context[name] = to_context_value(name, value, kind_of(name, value), nested)
-    return Rendered(
-        one_line(render_inline_part("subject", subject, context)),
-        None if html is None else render_inline_part("html", html, context),
-        None if text is None else render_inline_part("text", text, context),
-    )
+    with budget_scope(limits):
+        context: dict[str, ContextValue] = {}
+        for name, value in variables.items():
+            if value is not None:  # JSON null means "no value", as for templates
+                context[name] = to_context_value(name, value, kind_of(name, value), nested)
+        return Rendered(
+            one_line(render_inline_part("subject", subject, context)),
+            None if html is None else render_inline_part("html", html, context),
+            None if text is None else render_inline_part("text", text, context),
+        )
 
 
 def resolve_variables(
