@@ -28,7 +28,11 @@ MAX_INT_BITS = 100_000
 LOOP_FILTER = "mailroom_loop"  # wraps each {% for %}'s iterable: see LoopCodeGenerator
 
 # Widths and precisions in %-formatting ("%0100000000d", "%.*f") and in format specs.
-_PRINTF_CONVERSION = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[a-zA-Z%]")
+# Every quantifier bounded: "[^)]*" would scan to the end from each "%(" that no ")" closes.
+# A conversion this misses still counts once, by its "%".
+_PRINTF_CONVERSION = re.compile(
+    r"%(?:\([^)%]{0,100}\))?[-#0 +]{0,8}(\*|\d{1,12})?(?:\.(\*|\d{1,12}))?"
+)
 _NUMBER = re.compile(r"\d+")
 
 
@@ -86,7 +90,8 @@ def check_printf(budget: Budget, template: Any, args: Any) -> None:
     values = args.values() if isinstance(args, Mapping) else args
     if not isinstance(values, Iterable) or isinstance(values, str):
         values = (args,)
-    widest = max((_printed(value) for value in values), default=0)
+    stars = "*" in template  # a "*" width or precision takes its number from the arguments
+    widest = max((_printed(value, stars) for value in values), default=0)
     for width, precision in conversions:
         for number in (width, precision):
             if number.isdigit():
@@ -94,11 +99,10 @@ def check_printf(budget: Budget, template: Any, args: Any) -> None:
     budget.allow(len(template) + len(conversions) * widest)
 
 
-def _printed(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        # a "*" width or precision takes its number from the arguments
+def _printed(value: Any, stars: bool) -> int:
+    if stars and isinstance(value, int) and not isinstance(value, bool):
         return max(value, len(str(value)))
-    return weight(value) if isinstance(value, str | list | tuple | dict) else 32
+    return weight(value) if isinstance(value, str | list | tuple | dict | int) else 32
 
 
 def check_str_method(budget: Budget, method: Any, args: tuple[Any, ...]) -> None:

@@ -57,7 +57,7 @@ def _finalize(
     text = rendered.text
     if text is None:
         # From the unsigned markup, so the signature comes once, after its separator. Taken
-        # before inlining: style= attributes change nothing in the text, and html2text, the
+        # before inlining: style= attributes change nothing in the text, and inscriptis, the
         # slowest step here, then reads a document about half the size.
         text = html_to_text(signed if sig_html is None else wrap(html))
     return Rendered(

@@ -162,3 +162,9 @@ def test_running_out_of_memory_is_a_render_error() -> None:
     context: dict[str, Any] = {"A": _Exhausting()}
     with pytest.raises(RenderError, match=r"^Test ran out of memory in its html$"):
         render_compiled(compiled, context, "Test", "html")
+
+
+def test_numbers_that_are_values_are_not_taken_for_widths() -> None:
+    html = render_inline("s", "{{ '%d items, %s' % (n, 'x') }}", None, {"n": 12_345_678}).html
+    assert html == "12345678 items, x"
+    assert render_inline("s", "{{ '%*d' % (3, n) }}", None, {"n": 7}).html == "  7"

@@ -132,7 +132,7 @@ def test_draft_value_in_text_part_is_plain_text() -> None:
     rendered = render_inline(
         "s", None, "{{ BODY }}", {"BODY": {"format": "draft", "content": content}}
     )
-    assert rendered.text == "# Hello\n\nworld"
+    assert rendered.text == "Hello\n\nworld"
 
 
 @pytest.mark.parametrize(
