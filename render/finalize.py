@@ -6,7 +6,7 @@ from render.brand import wrap_in_brand
 from render.budget import DEFAULT_LIMITS, RenderLimits, budget_scope
 from render.signature import Signature, append_html, append_text, complete
 from render.specs import BrandSpec, Rendered
-from render.styles import inline_css
+from render.styles import check_custom_style, inline_css
 from render.text import html_to_text
 
 
@@ -22,8 +22,11 @@ def finalize(
     """Sign, wrap in the brand (when asked), inline the CSS, and derive the text part if missing.
 
     `signature` is the sender's `(html, text)`; a missing half is derived from the other.
-    The brand's header and footer render within ``limits``.
+    The brand's header and footer render within ``limits``; ``custom_style`` must pass
+    ``check_custom_style`` (nothing that loads or runs anything).
     """
+    if custom_style:
+        check_custom_style(custom_style)
     with budget_scope(limits):
         return _finalize(rendered, brand, brand_styles, custom_style, signature)
 
