@@ -16,7 +16,7 @@ REFUSED = {
     "p { width: expression(alert(1)) }": "expression()",
     "p { width: exp/**/ression(alert(1)) }": "expression()",
     "@import 'https://evil.example/x.css';": "@import",
-    "@IMPORT \"x.css\"": "@import",
+    '@IMPORT "x.css"': "@import",
     "a { color: red; x: javascript:alert(1) }": "javascript:",
     "a { x: vbscript:msgbox }": "vbscript:",
     "body { behavior: url(x.htc) }": "url()",
