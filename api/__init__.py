@@ -24,6 +24,7 @@ from api import (
     suppressions,
     templates,
 )
+from api.body_shape import init_body_shape_check
 from api.db import init_db
 from api.errors import register_error_handlers
 from api.limits import init_limits
@@ -92,6 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app)
     observability.init_request_ids(app)
+    init_body_shape_check(app)
     init_unicode_check(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(observability.bp)

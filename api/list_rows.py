@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -125,8 +126,10 @@ def _header(reader: Any) -> list[str]:
     lowered = [name.lower() for name in header]
     if "email" not in lowered:
         raise CsvError("the CSV has no `email` column")
-    for name in header:
-        if lowered.count(name.lower()) > 1:
+    # Counted once, by a Counter: list.count per column is quadratic in the number of columns.
+    counts = Counter(lowered)
+    for name, low in zip(header, lowered, strict=True):
+        if counts[low] > 1:
             raise CsvError(f"the CSV has two columns named `{name}`")
     return header
 

@@ -13,7 +13,7 @@ from render.sandbox import HTML_ENV, INLINE, render_compiled
 from render.specs import BrandSpec
 from render.styles import is_document
 
-_BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
+_BODY_OPEN = re.compile(r"<body", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
@@ -23,15 +23,25 @@ def wrap_in_brand(markup: str, brand: BrandSpec) -> str:
     footer = _render_brand_part(brand, "footer", brand.footer)
     if is_document(markup):
         # Inside <body>, so the brand does not land before <!DOCTYPE> or in <head>.
-        opening = _BODY_OPEN.search(markup)
+        body_end = _body_start_end(markup)
         closing = _BODY_CLOSE.search(markup)
-        if opening is not None and closing is not None and opening.end() <= closing.start():
+        if body_end is not None and closing is not None and body_end <= closing.start():
             return (
-                markup[: opening.end()] + header
-                + markup[opening.end() : closing.start()]
+                markup[:body_end] + header
+                + markup[body_end : closing.start()]
                 + footer + markup[closing.start() :]
             )  # fmt: skip
     return header + markup + footer
+
+
+def _body_start_end(markup: str) -> int | None:
+    """Where the first ``<body ...>`` tag ends, as ``<body[^>]*>`` finds it, in linear time:
+    that regex, searched, scans from every "<body" to the end when no ">" follows."""
+    opening = _BODY_OPEN.search(markup)
+    if opening is None:
+        return None
+    end = markup.find(">", opening.end())
+    return None if end < 0 else end + 1
 
 
 def _render_brand_part(brand: BrandSpec, part: str, source: str) -> str:

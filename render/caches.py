@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from render import draft, html_clean, sandbox, templates
+from render import draft, html_clean, nested, sandbox
 from render.lru import CacheInfo
 
 
@@ -11,7 +11,7 @@ def cache_info() -> dict[str, CacheInfo]:
     return {
         "templates": sandbox.TEMPLATES.lru.info(),
         "inline": sandbox.INLINE.lru.info(),
-        "nested": templates.NESTED_MEMO.info(),
+        "nested": nested.NESTED_MEMO.info(),
         "draft": draft.MEMO.info(),
         "html": html_clean.MEMO.info(),
     }
@@ -21,6 +21,6 @@ def clear_caches() -> None:
     """Empty every cache and reset its counters."""
     sandbox.TEMPLATES.lru.clear()
     sandbox.INLINE.lru.clear()
-    templates.NESTED_MEMO.clear()
+    nested.NESTED_MEMO.clear()
     draft.MEMO.clear()
     html_clean.MEMO.clear()

@@ -25,6 +25,10 @@ from render.lru import LRU
 # Draft.js editors nest lists a handful of levels; the exporter builds one wrapper per level,
 # so an absurd depth would be a cheap way to burn CPU.
 MAX_DEPTH = 10
+# The exporter's work grows with the square of a block's style and entity ranges (8,000 in
+# one block take most of a second): a block has at most this many, a document ten times it.
+MAX_BLOCK_RANGES = 1_000
+MAX_RANGES = 10 * MAX_BLOCK_RANGES
 
 _IMAGE_SCHEMES = frozenset({"http", "https", "cid"})
 _INVISIBLE = dict.fromkeys(range(0x21))  # whitespace and control characters browsers skip
@@ -104,13 +108,31 @@ def _check_document(content: object) -> Mapping[str, Any]:
     entity_map = content.get("entityMap", {})
     if not isinstance(entity_map, Mapping):
         raise DraftError("`entityMap` must be an object")
+    total = 0
     for index, block in enumerate(blocks):
         if not isinstance(block, Mapping) or not isinstance(block.get("text"), str):
             raise DraftError(f"block {index} has no text")
         depth = block.get("depth", 0)
         if type(depth) is not int or not 0 <= depth <= MAX_DEPTH:
             raise DraftError(f"block {index} depth must be 0 to {MAX_DEPTH}")
+        ranges = _ranges(block)
+        if ranges > MAX_BLOCK_RANGES:
+            raise DraftError(
+                f"block {index} has more than {MAX_BLOCK_RANGES:,} style and entity ranges"
+            )
+        total += ranges
+        if total > MAX_RANGES:
+            raise DraftError(f"the document has more than {MAX_RANGES:,} style and entity ranges")
     return content
+
+
+def _ranges(block: Mapping[str, Any]) -> int:
+    """How many style and entity ranges ``block`` has (a malformed list is the exporter's)."""
+    return sum(
+        len(ranges)
+        for ranges in (block.get("inlineStyleRanges"), block.get("entityRanges"))
+        if isinstance(ranges, list)
+    )
 
 
 # Exporting costs far more than serialising the document to find it again: bulk sends repeat

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from render.brand import wrap_in_brand
+from render.budget import DEFAULT_LIMITS, RenderLimits, budget_scope
 from render.signature import Signature, append_html, append_text, complete
 from render.specs import BrandSpec, Rendered
-from render.styles import inline_css
+from render.styles import check_custom_style, inline_css
 from render.text import html_to_text
 
 
@@ -16,11 +17,27 @@ def finalize(
     brand_styles: bool,
     custom_style: str | None,
     signature: Signature | None = None,
+    limits: RenderLimits = DEFAULT_LIMITS,
 ) -> Rendered:
     """Sign, wrap in the brand (when asked), inline the CSS, and derive the text part if missing.
 
     `signature` is the sender's `(html, text)`; a missing half is derived from the other.
+    The brand's header and footer render within ``limits``; ``custom_style`` must pass
+    ``check_custom_style`` (nothing that loads or runs anything).
     """
+    if custom_style:
+        check_custom_style(custom_style)
+    with budget_scope(limits):
+        return _finalize(rendered, brand, brand_styles, custom_style, signature)
+
+
+def _finalize(
+    rendered: Rendered,
+    brand: BrandSpec | None,
+    brand_styles: bool,
+    custom_style: str | None,
+    signature: Signature | None,
+) -> Rendered:
     sig_html, sig_text = complete(signature)
     html = rendered.html
     if html is None:
@@ -43,7 +60,7 @@ def finalize(
     text = rendered.text
     if text is None:
         # From the unsigned markup, so the signature comes once, after its separator. Taken
-        # before inlining: style= attributes change nothing in the text, and html2text, the
+        # before inlining: style= attributes change nothing in the text, and inscriptis, the
         # slowest step here, then reads a document about half the size.
         text = html_to_text(signed if sig_html is None else wrap(html))
     return Rendered(

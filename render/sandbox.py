@@ -7,18 +7,19 @@ data but can call no method that changes it, and reaches no attribute starting w
 
 from __future__ import annotations
 
+import functools
 import operator
-from collections.abc import Callable, Hashable, Mapping
+import types
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import jinja2.runtime
 from jinja2 import Template, TemplateError, TemplateSyntaxError, Undefined, nodes
-from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 try:  # what markupsafe.escape applies to a str: its C version, or its pure Python fallback
     from markupsafe._speedups import _escape_inner
@@ -31,13 +32,22 @@ except ImportError:  # pragma: no cover
             return str(escape(value))
 
 
+from render.bounds import (
+    BoundedEscapeFormatter,
+    BoundedFormatter,
+    LoopCodeGenerator,
+    bounded_filters,
+    budget_range,
+    check_power,
+    check_printf,
+    check_product,
+    check_str_method,
+    check_sum,
+    join_values,
+)
+from render.budget import ACTIVE, DEFAULT_LIMITS, BudgetExceeded, budget_scope, current
 from render.errors import RenderError
 from render.lru import LRU
-
-# Products a template may build with "*" or "**": past this, "{{ 'x' * 10**9 }}" would let a
-# single request exhaust a worker's memory.
-MAX_SEQUENCE_PRODUCT = 100_000
-MAX_EXPONENT = 100
 
 # What markupsafe.escape does to a str, as a str rather than a Markup (for the direct path of
 # nested templates, which escapes as SimpleTemplate does).
@@ -48,9 +58,12 @@ INLINE_CACHE_SIZE = 256
 
 
 class MailSandbox(ImmutableSandboxedEnvironment):
-    """Immutable sandbox that refuses unsafe attributes outright and bounds "*" and "**"."""
+    """Immutable sandbox that refuses unsafe attributes outright and charges every call,
+    filter, operator, loop and output to the render's Budget (see render.budget)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = LoopCodeGenerator
+    join_values = staticmethod(join_values)  # what LoopCodeGenerator compiles "~" to
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         # Jinja returns an Undefined that prints as "" and fails only when used further; failing
@@ -60,19 +73,69 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         )
 
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
+        budget = current()
+        budget.spend(1)
         if operator_ == "**":
-            if isinstance(right, int) and right > MAX_EXPONENT:
-                raise SecurityError(f"exponent above {MAX_EXPONENT} is not allowed")
+            check_power(left, right)
             return operator.pow(left, right)
-        _check_product(left, right)
-        return operator.mul(left, right)
+        if operator_ == "*":
+            check_product(budget, left, right)
+            return operator.mul(left, right)
+        if operator_ == "+":
+            check_sum(budget, left, right)
+            return operator.add(left, right)
+        check_printf(budget, left, right)
+        return operator.mod(left, right)
 
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``obj`` from a template: an operation, and a str method's result bounded."""
+        budget = current()
+        budget.spend(1)
+        check_str_method(budget, obj, args)
+        return super().call(context, obj, *args, **kwargs)
 
-def _check_product(left: Any, right: Any) -> None:
-    for sequence, count in ((left, right), (right, left)):
-        if isinstance(sequence, str | list | tuple) and isinstance(count, int):
-            if len(sequence) * count > MAX_SEQUENCE_PRODUCT:
-                raise SecurityError("the result of '*' would be too long")
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """str.format and format_map through BoundedFormatter (Jinja's wrapper, whose
+        formatter is not a setting)."""
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType) or (
+            value.__name__ not in ("format", "format_map")
+        ):
+            return None
+        owner: Any = value.__self__
+        if not isinstance(owner, str):
+            return None
+        formatter: BoundedFormatter
+        if isinstance(owner, Markup):
+            formatter = BoundedEscapeFormatter(self, escape=owner.escape)
+        else:
+            formatter = BoundedFormatter(self)
+        is_format_map = value.__name__ == "format_map"
+        str_type = type(owner)
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                kwargs, args = args[0], ()
+            return str_type(formatter.vformat(owner, args, kwargs))
+
+        return functools.update_wrapper(wrapper, value)
+
+    def concat(self, pieces: Iterable[str]) -> str:
+        """Join a template's output (the whole of it, or a buffer: a macro, a block), checking
+        its length as it grows."""
+        budget = current()
+        limit = budget.limits.max_output_chars
+        joined: list[str] = []
+        append = joined.append
+        size = 0
+        for piece in pieces:
+            size += len(piece)
+            if size > limit:
+                raise BudgetExceeded(f"output longer than {limit:,} characters (max_output_chars)")
+            append(piece)
+        budget.allow(size)
+        return "".join(joined)
 
 
 def _environment(autoescape: bool) -> MailSandbox:
@@ -83,12 +146,15 @@ def _environment(autoescape: bool) -> MailSandbox:
     )
     # Random filler text has no place in an email and lipsum(n=...) is a CPU sink.
     env.globals.pop("lipsum", None)
+    env.globals["range"] = budget_range
+    env.filters = bounded_filters(env.filters)
     return env
 
 
 HTML_ENV = _environment(autoescape=True)
 PLAIN_ENV = _environment(autoescape=False)
 _GLOBALS: dict[str, Any] = dict(HTML_ENV.globals)  # the same in both environments
+GLOBAL_NAMES = frozenset(_GLOBALS)
 
 
 def environment_for(part: str) -> MailSandbox:
@@ -176,7 +242,7 @@ def _renders_like_jinja(env: MailSandbox) -> bool:
         and type(env.autoescape) is bool
         and not env.extensions
         and not env.is_async
-        and env.code_generator_class is CodeGenerator
+        and env.code_generator_class is LoopCodeGenerator
         and env.context_class is Context
         and getattr(jinja2.runtime, "escape", None) is escape
     )
@@ -247,7 +313,20 @@ def compile_source(source: str, env: MailSandbox, where: str) -> Compiled:
         template = env.from_string(source)
     except TemplateSyntaxError as err:
         raise RenderError(syntax_error_message(where, err)) from err
+    except TOO_DEEP_TO_COMPILE as err:
+        raise RenderError(too_deep_message(where)) from err
     return Compiled(template, simple_template(source, env))
+
+
+# What Jinja's parser and code generator raise for a source nested too deeply: its parser
+# recurses (150 parentheses), and Python refuses the code it generates for 100 nested blocks
+# (IndentationError: "too many levels of indentation", a SyntaxError).
+TOO_DEEP_TO_COMPILE = (RecursionError, SyntaxError, MemoryError)
+
+
+def too_deep_message(where: str) -> str:
+    """Return the message for a source nested too deeply to compile."""
+    return f"Syntax error in {where}: expressions or blocks are nested too deeply"
 
 
 def syntax_error_message(where: str, err: TemplateSyntaxError) -> str:
@@ -273,21 +352,30 @@ def render_compiled(compiled: Compiled, context: Mapping[str, Any], owner: str, 
             rendered = simple.render(context)
             if rendered is not None:
                 return rendered
-        template = compiled.template
-        # Template.render() minus what it repeats on every call: merging the globals ChainMap
-        # into a new dict, and rewriting tracebacks (errors become a RenderError here anyway).
-        # Nested templates render by the hundred per email, so this is the hot path.
-        # The context is built as Template.new_context(vars, shared=True) builds it, minus the
-        # set of the globals' names it takes each time (a third of its cost): Jinja reads
-        # those only when one template imports another, which needs a loader we never give.
-        env = template.environment
-        jinja_context = env.context_class(
-            env, {**_GLOBALS, **context}, template.name, template.blocks
-        )
-        return "".join(template.root_render_func(jinja_context))
+        if ACTIVE.get() is not None:  # the budget of the render_template (&c.) call
+            return _render_jinja(compiled.template, context)
+        with budget_scope(DEFAULT_LIMITS):
+            return _render_jinja(compiled.template, context)
     except RenderError:
         raise
+    except BudgetExceeded as err:
+        raise RenderError(f"{owner} went over its render budget in its {part}: {err}") from err
     except SecurityError as err:
         raise RenderError(f"{owner} was stopped by the sandbox in its {part}: {err}") from err
+    except MemoryError as err:
+        raise RenderError(f"{owner} ran out of memory in its {part}") from err
     except _RUNTIME_ERRORS as err:
         raise RenderError(f"{owner} could not be rendered ({part}): {err}") from err
+
+
+def _render_jinja(template: Template, context: Mapping[str, Any]) -> str:
+    """Render ``template`` with Jinja, without what Template.render() repeats per call."""
+    # Template.render() minus what it repeats on every call: merging the globals ChainMap
+    # into a new dict, and rewriting tracebacks (errors become a RenderError here anyway).
+    # Nested templates render by the hundred per email, so this is the hot path.
+    # The context is built as Template.new_context(vars, shared=True) builds it, minus the
+    # set of the globals' names it takes each time (a third of its cost): Jinja reads
+    # those only when one template imports another, which needs a loader we never give.
+    env = template.environment
+    jinja_context = env.context_class(env, {**_GLOBALS, **context}, template.name, template.blocks)
+    return env.concat(template.root_render_func(jinja_context))

@@ -7,7 +7,12 @@ from collections.abc import Iterable
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from render.errors import RenderError
-from render.sandbox import environment_for, syntax_error_message
+from render.sandbox import (
+    TOO_DEEP_TO_COMPILE,
+    environment_for,
+    syntax_error_message,
+    too_deep_message,
+)
 
 _TAG_OF: dict[type[nodes.Node], str] = {
     nodes.Include: "{% include %}",
@@ -43,6 +48,8 @@ def _check_part(label: str, part: str, source: str, declared: frozenset[str]) ->
         env.compile(ast)  # a few errors only show when compiling, not when parsing
     except TemplateSyntaxError as err:
         raise RenderError(syntax_error_message(f"template {label}", err)) from err
+    except TOO_DEEP_TO_COMPILE as err:
+        raise RenderError(too_deep_message(f"template {label}")) from err
     # There is no loader: another template can only come in as a nested template value.
     for node in ast.find_all(_LOADING_NODES):
         raise RenderError(

@@ -23,7 +23,7 @@ class RichValue:
     """Safe markup, with a plain-text twin made only when a plain part needs it.
 
     ``text`` is the twin, or a function that makes it; without it the twin is derived from
-    the markup with html2text.
+    the markup with inscriptis.
     """
 
     __slots__ = ("_html", "_text")

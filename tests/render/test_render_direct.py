@@ -29,8 +29,7 @@ from render import (
     render_inline,
     render_template,
 )
-from render.specs import VariableType
-from render.templates import (
+from render.nested import (
     NESTED_MEMO,
     _DirectValue,
     _memo_key,
@@ -38,6 +37,7 @@ from render.templates import (
     _NestedValue,
     _TextPart,
 )
+from render.specs import VariableType
 from render.values import RichList, RichValue
 
 CASES = settings(
@@ -156,7 +156,7 @@ def _warm(spec: TemplateSpec) -> _NestedTemplate:
 
 def assert_direct_is_general(spec: TemplateSpec, variables: dict[str, Any]) -> str:
     """render_direct gives render's outcome, or leaves the value to it, on a template's first
-    render (``_render_planned``) and on a later one (its _DirectForm); return which did."""
+    render (through ``render``) and on a later one (its _DirectForm); return which did."""
     general = _outcome(lambda: _NestedTemplate(spec, None).render(variables))
     first = _outcome(lambda: _NestedTemplate(spec, None).render_direct(variables))
     warm = _warm(spec)
@@ -424,11 +424,12 @@ def test_direct_form_fills_repeated_names_and_skips_unprinted_ones() -> None:
     assert str(value) == ""  # C left out: Undefined
 
 
-def test_direct_form_leaves_an_int_past_the_digit_limit_to_the_planned_path() -> None:
+def test_direct_form_leaves_an_int_past_the_digit_limit_to_the_general_path() -> None:
     template = _warm(ROW)
     assert template.form is not None
+    assert template.render_direct({"NAME": "n", "PRICE": 10**5000}) is None
     with pytest.raises(RenderError, match=r"could not be rendered \(html\): Exceeds the limit"):
-        template.render_direct({"NAME": "n", "PRICE": 10**5000})
+        template.render({"NAME": "n", "PRICE": 10**5000})
     # A variable checked after the one that fails is still checked first, as in the general
     # path (which reports the value of the wrong type, not the conversion).
     assert template.render_direct({"NAME": 10**5000, "PRICE": [1]}) is None
@@ -486,3 +487,14 @@ def test_memoised_nested_values_leave_the_cleaning_memo_alone(
     # comes from the nested memo the second time.
     assert (html_memo.misses, html_memo.hits) == (1, 3)
     assert (nested_memo.misses, nested_memo.hits) == (1, 1)
+
+
+def test_a_variable_left_out_prints_nothing_on_the_form_unless_a_global_has_its_name() -> None:
+    spec = TemplateSpec("o", 1, "en", "s", "<b>{{ A }}|{{ range }}</b>", None,
+                        (VariableSpec("A", "text"), VariableSpec("range", "text")))  # fmt: skip
+    template = _warm(spec)
+    assert template.form is not None
+    value = template.render_direct({"range": "r"})  # A left out: "" on the form
+    assert value is not None and value.__html__() == "<b>|r</b>"
+    assert template.render_direct({"A": "a"}) is None  # Jinja would print the global range
+    assert_direct_is_general(spec, {"A": "a"})

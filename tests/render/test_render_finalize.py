@@ -97,7 +97,7 @@ def test_text_is_derived_from_final_html_when_missing() -> None:
         brand=BRAND, brand_styles=True, custom_style=None,
     )  # fmt: skip
     assert final.text == (
-        "Acme & Co\n\n# Welcome\n\nRead [the guide](https://example.com/x_y) - now.\n\n"
+        "[Acme & Co]\n\nWelcome\n\nRead [the guide](https://example.com/x_y) - now.\n\n"
         "  * one\n  * two\n\n1. numbered\n\nAcme Ltd"
     )
 
@@ -123,3 +123,11 @@ def test_brand_header_with_syntax_error_is_a_render_error() -> None:
     with pytest.raises(RenderError) as caught:
         finalize(body(), brand=broken, brand_styles=True, custom_style=None)
     assert caught.value.message.startswith("Syntax error in brand header at line 1: ")
+
+
+def test_the_text_part_keeps_pre_layout_and_tables_readable() -> None:
+    html = (
+        "<pre>a  b\n  c</pre><table><tr><td>Tea</td><td>3</td></tr></table><p>caf\u00e9 \u20ac</p>"
+    )
+    final = finalize(body(html), brand=None, brand_styles=False, custom_style=None)
+    assert final.text == "a  b\n  c\nTea  3\n\ncaf\u00e9 \u20ac"

@@ -86,16 +86,16 @@ def test_templates_cannot_mutate_data() -> None:
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
-        ("{{ 'x' * 1000000000 }}", "the result of '*' would be too long"),
-        ("{{ [1, 2] * 100000 }}", "the result of '*' would be too long"),
-        ("{{ 10 ** 100000 }}", "exponent above 100 is not allowed"),
+        ("{{ 'x' * 1000000000 }}", "a result longer than 5,000,000 characters"),
+        ("{{ [1, 2] * 10000000 }}", "a result longer than 5,000,000 characters"),
+        ("{{ 10 ** 100000 }}", "an integer of more than 100,000 bits"),
     ],
 )
 def test_resource_bombs_are_stopped(source: str, reason: str) -> None:
     with pytest.raises(RenderError) as caught:
         render_inline("s", source, None, {})
-    assert (
-        caught.value.message == f"Inline content was stopped by the sandbox in its html: {reason}"
+    assert caught.value.message.startswith(
+        f"Inline content went over its render budget in its html: {reason}"
     )
 
 

@@ -393,4 +393,4 @@ def test_a_missing_name_renders_as_jinja_does() -> None:
     # Not given: Jinja's Undefined prints nothing, and a global prints as itself.
     rendered = render_inline("s", "[{{ config }}|{{ range }}|{{ A }}]", None, {"A": "<"})
     assert rendered.html == f"[|{markupsafe.escape(HTML_ENV.globals['range'])}|&lt;]"
-    assert "safe_range" in (rendered.html or "")
+    assert "budget_range" in (rendered.html or "")
