@@ -36,9 +36,9 @@ from api.schemas import (
 from api.storage_checks import check_attachments
 from mailroom.specs import TemplateLoader
 from models import EmailStatus, RecipientList
-from render import Rendered, RenderError, TemplateSpec, check_variables, render_inline
+from render import Rendered, RenderError, TemplateSpec, check_variables
 from store.accept import accept
-from store.request import SendRequest, request_to_json
+from store.request import SendRequest, render_content, request_to_json
 from tasks.app import celery_app
 from tasks.publish import publish
 
@@ -183,14 +183,7 @@ def _recipient_email(
         if spec is not None:
             check_variables(spec, request.variables, lookup=loader.spec)
             return request, UNRENDERED
-        rendered = render_inline(
-            request.subject or "",
-            request.html,
-            request.text,
-            request.variables,
-            lookup=loader.spec,
-            lang=request.lang,
-        )
+        rendered = render_content(request, loader.spec)
     except RenderError as err:
         raise BadRequest(f"`recipients[{index}]`: {err.message}") from err
     return request, rendered

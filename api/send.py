@@ -31,9 +31,9 @@ from api.storage_checks import check_attachments
 from mailroom import metrics
 from mailroom.specs import TemplateLoader
 from models import EmailStatus
-from render import Rendered, RenderError, render_inline, render_template
+from render import Rendered, RenderError, render_template
 from store.accept import Accepted
-from store.request import SendRequest
+from store.request import SendRequest, render_content
 
 bp = Blueprint("send", __name__, description="Send an email")
 
@@ -172,15 +172,7 @@ def _render(request: SendRequest, loader: TemplateLoader) -> tuple[SendRequest, 
     template_id = request.template_id
     try:
         if template_id is None:
-            rendered = render_inline(
-                request.subject or "",
-                request.html,
-                request.text,
-                request.variables,
-                lookup=loader.spec,
-                lang=request.lang,
-            )
-            return request, rendered
+            return request, render_content(request, loader.spec)
         spec = loader.spec(str(template_id))
         template = loader.row(str(template_id))
         if spec is None or template is None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
+from render import Rendered, TemplateLookup, render_inline
+
 
 @dataclass(frozen=True)
 class SendRequest:
@@ -74,3 +76,16 @@ def request_from_json(data: Mapping[str, Any]) -> SendRequest:
     if values["send_at"] is not None:
         values["send_at"] = datetime.fromisoformat(values["send_at"])
     return SendRequest(**values)
+
+
+def render_content(request: SendRequest, lookup: TemplateLookup | None = None) -> Rendered:
+    """The request's inline content rendered with its variables, as /send, a batch's
+    recipient and a list's member are; RenderError for a bad template."""
+    return render_inline(
+        request.subject or "",
+        request.html,
+        request.text,
+        request.variables,
+        lookup=lookup,
+        lang=request.lang,
+    )

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from mailroom.specs import TemplateLoader
 from models import Email, EmailStatus, ListMember
-from render import Rendered, RenderError, render_inline
+from render import Rendered, RenderError
 from store.accept import accept
 from store.outcomes import fail
-from store.request import SendRequest, request_from_json
+from store.request import SendRequest, render_content, request_from_json
 from tasks import runtime
 from tasks.app import celery_app
 from tasks.lists import iter_members
@@ -101,14 +101,7 @@ def _write(
         rendered = UNRENDERED
         if declared is None:
             try:
-                rendered = render_inline(
-                    shared.subject or "",
-                    shared.html,
-                    shared.text,
-                    request.variables,
-                    lookup=loader.spec,
-                    lang=shared.lang,
-                )
+                rendered = render_content(request, loader.spec)
             except RenderError as err:
                 failures[email_id] = err.message
                 rendered = Rendered(subject=shared.subject or "", html=None, text="")
