@@ -22,7 +22,11 @@ def post_csv(stack: Stack, path: str, body: bytes) -> tuple[int, Any]:
         stack.api_url + path,
         data=body,
         method="POST",
-        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {stack.api_key}"},
+        headers={
+            "Content-Type": "text/csv",
+            "Authorization": f"Bearer {stack.api_key}",
+            "Prefer": "respond-async",
+        },
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status, json.loads(resp.read())
