@@ -11,7 +11,8 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/mailroom
 WORKDIR /src
-COPY pyproject.toml setup.cfg README.md celeryconfig.py ./
+COPY pyproject.toml setup.cfg README.md LICENSE celeryconfig.py ./
+COPY requirements/constraints.txt ./requirements/
 COPY api ./api
 COPY tasks ./tasks
 COPY models ./models
@@ -21,8 +22,10 @@ COPY storage ./storage
 COPY store ./store
 COPY mailroom ./mailroom
 COPY migrations ./migrations
-# A regular (not editable) install: the runtime image needs the virtualenv, not the sources.
-RUN --mount=type=cache,target=/root/.cache/pip /opt/mailroom/bin/pip install .
+# A regular (not editable) install: the runtime image needs the virtualenv, not the sources. The
+# constraints pin every dependency, so an image built today and one built next month agree.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    /opt/mailroom/bin/pip install -c requirements/constraints.txt .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -2,12 +2,19 @@
 
 flask-smorest documents what views declare; authentication and the shared error envelope are
 applied by our decorators and handlers, so they are added here from the same source of truth
-(the scope each view requires), rather than repeated on every view.
+(the scope each view requires), rather than repeated on every view. Every operation gets an
+`operationId` (the name generated clients give it): the HTTP method followed by the view's
+endpoint name, e.g. `getEmailById`, unless the view sets one with `@bp.doc(operationId=...)`.
+
+`main()` prints the document without a database, broker or server; `make clients` generates the
+TypeScript types in clients/ from it.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from typing import Any
 
 from flask import Flask
@@ -31,16 +38,27 @@ _PUBLIC_PATHS = {
 }
 
 
-def _scopes(app: Flask) -> dict[tuple[str, str], str | None]:
-    """(OpenAPI path, method) -> the scope its view requires, or None when public."""
-    found: dict[tuple[str, str], str | None] = {}
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _pascal(name: str) -> str:
+    """`prometheus` -> `Prometheus`, `send_batch` -> `SendBatch`, `EmailById` unchanged."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _views(app: Flask) -> dict[tuple[str, str], tuple[str | None, str]]:
+    """(OpenAPI path, method) -> (the scope its view requires or None, its operationId)."""
+    found: dict[tuple[str, str], tuple[str | None, str]] = {}
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         view_class = getattr(view, "view_class", None)
+        # The endpoint, not the class: one view class may serve two routes (GoMail's alias).
+        name = _pascal(rule.endpoint.rsplit(".", 1)[-1])
         path = _RULE_ARG.sub(r"{\1}", rule.rule)
         for method in rule.methods or ():
             handler = getattr(view_class, method.lower(), None) if view_class else view
-            found[(path, method.lower())] = getattr(handler, SCOPE_ATTRIBUTE, None)
+            scope = getattr(handler, SCOPE_ATTRIBUTE, None)
+            found[(path, method.lower())] = (scope, method.lower() + name)
     return found
 
 
@@ -52,6 +70,7 @@ def complete_spec(app: Flask, api: Api) -> None:
         ok = {"type": "object", "properties": properties}
         paths[path] = {
             "get": {
+                "operationId": "get" + _pascal(path.strip("/")),
                 "summary": summary,
                 "security": [],
                 "responses": {
@@ -65,6 +84,7 @@ def complete_spec(app: Flask, api: Api) -> None:
         }
     paths["/metrics"] = {
         "get": {
+            "operationId": "getMetrics",
             "summary": "Prometheus metrics of every API and worker process",
             "security": [],
             "responses": {
@@ -75,13 +95,22 @@ def complete_spec(app: Flask, api: Api) -> None:
             },
         }
     }
-    scopes = _scopes(app)
+    views = _views(app)
+    operation_ids: dict[str, str] = {}
     for path, operations in paths.items():
         for method, operation in operations.items():
-            if method not in {"get", "post", "put", "patch", "delete"}:
+            if method not in _METHODS:
                 continue
+            scope, derived = views[(path, method)]
+            operation_id = operation.setdefault("operationId", derived)
+            # A generated client would silently drop one of two same-named operations.
+            if operation_id in operation_ids:
+                raise ValueError(
+                    f"operationId {operation_id} of {method.upper()} {path} is already "
+                    f"{operation_ids[operation_id]}'s; name one with @bp.doc(operationId=...)"
+                )
+            operation_ids[operation_id] = f"{method.upper()} {path}"
             responses = operation.setdefault("responses", {})
-            scope = scopes.get((path, method))
             if scope is not None:
                 operation["security"] = [{"bearerAuth": []}]
                 operation.setdefault("description", f"Requires an API key with scope `{scope}`.")
@@ -94,3 +123,20 @@ def complete_spec(app: Flask, api: Api) -> None:
                 statuses.append("404")
             for status in statuses:
                 responses.setdefault(status, _ERROR_REF)
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document the app serves at /openapi.json."""
+    with app.test_client() as client:
+        answer = client.get(app.config["OPENAPI_URL_PREFIX"] + app.config["OPENAPI_JSON_PATH"])
+    body: dict[str, Any] = answer.get_json()
+    return body
+
+
+def main() -> None:
+    """Print the document, keys sorted, from an app on a throwaway in-memory database."""
+    from api import create_app
+
+    app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "RATE_LIMIT": ""})
+    json.dump(document(app), sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write("\n")
