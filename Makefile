@@ -20,8 +20,9 @@ ALLOWED_LICENSES := Apache-2.0;Apache Software License;Apache-2.0 OR BSD-2-Claus
   Python Software Foundation License;The Unlicense (Unlicense);Unlicense;MPL-2.0;\
   Mozilla Public License 2.0 (MPL 2.0)
 # Reviewed exceptions: psycopg is LGPL-3.0, which allows an Apache-2.0 program to use the library
-# unmodified, as Mailroom does (it is imported, never copied or changed).
-LICENSE_EXCEPTIONS := psycopg psycopg-binary
+# unmodified, as Mailroom does (it is imported, never copied or changed). dkimpy is under the
+# zlib licence (its LICENSE file), which its metadata only calls "DFSG approved".
+LICENSE_EXCEPTIONS := psycopg psycopg-binary dkimpy
 NPM := npm --prefix clients --no-audit --no-fund
 NODE_STAMP := clients/node_modules/.package-lock.json
 

@@ -235,10 +235,37 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Import a CSV with an `email` column; bad rows are reported and skipped (scope `send`).
-         * @description Requires an API key with scope `send`.
+         * Import a CSV with an `email` column (scope `send`); bad rows are reported and
+         *     skipped.
+         * @description A file of up to 1 MiB is imported in the request: 200 with the counts, as before. A
+         *     larger one, or any with `Prefer: respond-async`, is stored and imported by a worker:
+         *     202 with the import, which `GET /lists/<id>/imports/<importId>` follows. A file that
+         *     cannot be a member CSV (no `email` column, not UTF-8) is a 400 and stores nothing.
          */
-        post: operations["postListImport"];
+        post: operations["postListImportStart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lists/{list_id}/imports/{import_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                list_id: string;
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The import's state, rows done, counts and bad rows so far (scope `read`).
+         * @description Requires an API key with scope `read`.
+         */
+        get: operations["getListImportById"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -622,10 +649,10 @@ export interface components {
             suppressed?: number;
         };
         BatchRecipient: {
-            bcc?: unknown;
-            cc?: unknown;
+            bcc?: string | string[];
+            cc?: string | string[];
             lang?: string;
-            to: unknown;
+            to: string | string[];
             variables?: {
                 [key: string]: unknown;
             };
@@ -859,6 +886,28 @@ export interface components {
             /** @enum {string} */
             code: "conflict" | "forbidden" | "invalid-request" | "method-not-allowed" | "not-found" | "payload-too-large" | "server-error" | "service-unavailable" | "too-many-requests" | "unauthorized";
         };
+        Import: {
+            bytesDone?: number;
+            /** Format: date-time */
+            createdAt?: string;
+            duplicates?: number;
+            errors?: components["schemas"]["RowError"][];
+            failure?: string | null;
+            /** Format: date-time */
+            finishedAt?: string | null;
+            /** Format: uuid */
+            importId?: string;
+            imported?: number;
+            /** Format: uuid */
+            listId?: string;
+            memberCount?: number;
+            rowsDone?: number;
+            skipped?: number;
+            state?: string;
+            suppressed?: number;
+            totalBytes?: number;
+            updated?: number;
+        };
         Imported: {
             duplicates?: number;
             errors?: components["schemas"]["RowError"][];
@@ -891,7 +940,19 @@ export interface components {
             /** @example success */
             status?: string;
         };
+        ListImportAccepted: {
+            data?: components["schemas"]["Import"];
+            message?: string;
+            /** @example success */
+            status?: string;
+        };
         ListImportResponse: {
+            data?: components["schemas"]["Import"];
+            message?: string;
+            /** @example success */
+            status?: string;
+        };
+        ListImportResponseDone: {
             data?: components["schemas"]["Imported"];
             message?: string;
             /** @example success */
@@ -1929,10 +1990,13 @@ export interface operations {
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
-    postListImport: {
+    postListImportStart: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description import in the background and answer 202 at once (RFC 7240) */
+                Prefer?: "respond-async";
+            };
             path: {
                 list_id: string;
             };
@@ -1954,7 +2018,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ListImportResponse"];
+                    "application/json": components["schemas"]["ListImportResponseDone"];
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListImportAccepted"];
                 };
             };
             400: components["responses"]["DEFAULT_ERROR"];
@@ -1962,6 +2035,36 @@ export interface operations {
             403: components["responses"]["DEFAULT_ERROR"];
             404: components["responses"]["DEFAULT_ERROR"];
             413: components["responses"]["DEFAULT_ERROR"];
+            429: components["responses"]["DEFAULT_ERROR"];
+            500: components["responses"]["DEFAULT_ERROR"];
+            503: components["responses"]["DEFAULT_ERROR"];
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getListImportById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                list_id: string;
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListImportResponse"];
+                };
+            };
+            401: components["responses"]["DEFAULT_ERROR"];
+            403: components["responses"]["DEFAULT_ERROR"];
+            404: components["responses"]["DEFAULT_ERROR"];
             429: components["responses"]["DEFAULT_ERROR"];
             500: components["responses"]["DEFAULT_ERROR"];
             503: components["responses"]["DEFAULT_ERROR"];
