@@ -284,7 +284,7 @@ class Settings(_Section):
     claim_lease_seconds: float | None = setting(
         None,
         "MAILROOM_CLAIM_LEASE_SECONDS",
-        "a send claim held this long may be taken over; unset: the providers' timeouts + 15 s",
+        "a send claim held this long may be taken over; unset: the providers' timeouts + 10 s",
     )
     dns_nameserver: str | None = setting(
         None,

@@ -52,8 +52,9 @@ class Runtime:
         return timedelta(seconds=walk + CLAIM_MARGIN_SECONDS)
 
 
-# Added to the providers' timeouts in a claim's lease: recording the outcome, a slow commit.
-CLAIM_MARGIN_SECONDS = 15.0
+# Added to the providers' timeouts in a claim's lease: building the message, recording the
+# outcome, a slow commit.
+CLAIM_MARGIN_SECONDS = 10.0
 _runtime: Runtime | None = None
 _building = threading.Lock()
 
