@@ -81,8 +81,25 @@ def lock_in_order(session: Session, email_ids: Sequence[uuid.UUID]) -> list[uuid
     overlapping sets then wait for each other instead of deadlocking (an UPDATE locks in scan
     order). SQLite has no row locks; its transactions begin IMMEDIATE, one writer at a time."""
     ids = sorted(set(email_ids))
-    if len(ids) > 1:
+    held = _locked(session)
+    if len(ids) > 1 and not held.issuperset(ids):
         connection(session).execute(
             select(EMAILS.c.id).where(EMAILS.c.id.in_(ids)).order_by(EMAILS.c.id).with_for_update()
         ).all()
+        held.update(ids)
     return ids
+
+
+def _locked(session: Session) -> set[uuid.UUID]:
+    """The rows this session's current transaction has locked: a lock is held until the
+    transaction ends, so a set of rows needs locking once per transaction, not per statement."""
+    transaction = session.get_transaction()
+    remembered = session.info.get(_LOCKED)
+    if remembered is None or remembered[0] is not transaction:
+        remembered = (transaction, set())
+        session.info[_LOCKED] = remembered
+    held: set[uuid.UUID] = remembered[1]
+    return held
+
+
+_LOCKED = "mailroom.locked_rows"
