@@ -16,6 +16,7 @@ from api import (
     gomail,
     hasura,
     health,
+    list_imports,  # noqa: F401 - its views join the lists blueprint
     lists,
     observability,
     provider_webhooks,

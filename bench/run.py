@@ -149,7 +149,7 @@ def main() -> None:
     )  # fmt: skip
     # The harness publishes the no-op chains itself: it must see the same settings.
     os.environ.update(stack.env)
-    from bench import scenarios
+    from bench import api_load, lanes, scenarios
 
     postoffice: scenarios.PostOffice | None = None
     if "bulk" in chosen:
@@ -166,11 +166,11 @@ def main() -> None:
 
     cap = args.cap_s
     runners: dict[str, Callable[[], dict[str, float]]] = {
-        "api": lambda: scenarios.api(stack),
+        "api": lambda: api_load.api(stack),
         "single": lambda: scenarios.single(stack, args.single_emails, latencies, cap),
         "latency": lambda: scenarios.latency(stack),
         "bulk": lambda: scenarios.bulk(stack, args.bulk_emails, latencies, cap, postoffice),
-        "lanes": lambda: scenarios.lanes(
+        "lanes": lambda: lanes.lanes(
             stack, max(latencies), cap, batch=args.lanes_batch, seconds=args.lanes_seconds
         ),
         "render": lambda: scenarios.render(),

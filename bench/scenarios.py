@@ -10,23 +10,21 @@ what it left in flight does not count there.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from statistics import median
 from typing import Any
 
+from bench.figures import Figures, at
+from bench.memory import RssSampler
 from bench.sink import TRACK_HEADER, ceiling
 from bench.stack import ROOT, Stack, http_json, wait_until
 
-Figures = dict[str, float]
+PostOffice = Callable[[int, int, float], Figures]
 
 RECIPIENTS = ["ann@example.com", "bob@example.org", "cy@example.net"]
 # A transactional email of a few KB, the same for every scenario that sends inline content.
@@ -51,11 +49,6 @@ def send_body(serial: int, track: bool = False) -> dict[str, Any]:
     if track:
         body["headers"] = {TRACK_HEADER: "single"}
     return body
-
-
-def at(name: str, latency_ms: float) -> str:
-    """A figure's name at a provider latency: `emails_per_s_100ms`."""
-    return f"{name}_{latency_ms:g}ms"
 
 
 def delivery(stack: Stack, count: int, started: float, deadline: float) -> tuple[int, float]:
@@ -83,89 +76,6 @@ def cut_short(name: str, delivered: int, count: int, rate: float, cap: float) ->
 
 
 # -- 1. API ------------------------------------------------------------------------------------
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {key}"
-wrk.body = [==[{body}]==]
-done = function(summary, latency, requests)
-  io.write(string.format("BENCH %d %d %d %f %f %f\\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout,
-    summary.duration, latency:percentile(50), latency:percentile(99), latency.max))
-end
-"""
-
-
-def ensure_wrk() -> str:
-    """The wrk binary, installed from Debian's packages when missing (we run as root in CI)."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True)
-    return shutil.which("wrk") or "wrk"
-
-
-def wrk(url: str, body: str, key: str, seconds: int, connections: int) -> Figures:
-    """Requests/s and latency percentiles (ms) of wrk against `url`."""
-    script = WRK_SCRIPT.format(key=key, body=body)
-    assert "]==]" not in body
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        done = subprocess.run(
-            [ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    finally:
-        os.unlink(handle.name)
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("BENCH "))
-    requests, errors, duration_us, p50, p99, worst = (float(v) for v in line.split()[1:])
-    return {
-        "rps": requests / (duration_us / 1e6),
-        "p50_ms": p50 / 1000,
-        "p99_ms": p99 / 1000,
-        "max_ms": worst / 1000,
-        "errors": errors,
-    }
-
-
-def api(stack: Stack, seconds: int = 10, connections: int = 32) -> Figures:
-    """POST /send under wrk beside the bare endpoint (one INSERT + one publish), workers off.
-
-    The workers are stopped so both endpoints have the two cores to themselves; what they
-    publish is purged afterwards.
-    """
-    stack.kill_workers()
-    try:
-        stack.reset()
-        bare = wrk(f"{stack.api}/bench/bare", "{}", stack.key, seconds, connections)
-        bare_stored = stack.count_status("sent")
-        stack.reset()
-        ours = wrk(f"{stack.api}/send", json.dumps(send_body(1)), stack.key, seconds, connections)
-        accepted = stack.count_status("queued")
-        stack.reset()
-        if bare["errors"] or ours["errors"]:
-            raise RuntimeError(f"failed requests: bare {bare['errors']}, send {ours['errors']}")
-    finally:
-        stack.start_workers()
-    return {
-        "send_rps": ours["rps"],
-        "send_p50_ms": ours["p50_ms"],
-        "send_p99_ms": ours["p99_ms"],
-        "send_errors": ours["errors"],
-        "send_stored": accepted,
-        "bare_stored": bare_stored,
-        "bare_rps": bare["rps"],
-        "bare_p50_ms": bare["p50_ms"],
-        "bare_p99_ms": bare["p99_ms"],
-        "ratio": ours["rps"] / bare["rps"],
-    }
-
-
-# -- 2. single sends end to end ----------------------------------------------------------------
 
 
 def post_many(
@@ -397,74 +307,6 @@ def bulk_message() -> bytes:
     )
 
 
-class RssSampler:
-    """Samples the memory of every worker process (main processes, pool children and below)
-    while a scenario runs: the total RSS, the total PSS (shared pages counted once, split
-    between the processes sharing them) and, at the end, the highest peak (VmHWM) of any one."""
-
-    def __init__(self, stack: Stack, every: float = 0.5) -> None:
-        self.stack = stack
-        self.every = every
-        self.rss_totals: list[float] = []
-        self.pss_totals: list[float] = []
-        self.processes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            pids = self.stack.worker_pids()
-            self.processes = max(self.processes, len(pids))
-            self.rss_totals.append(sum(_status_kb(pid, "VmRSS") for pid in pids) / 1024)
-            self.pss_totals.append(sum(_pss_kb(pid) for pid in pids) / 1024)
-
-    def peak_mb(self) -> float:
-        """The highest peak RSS (VmHWM) of any one worker process, in MB."""
-        return max((_status_kb(pid, "VmHWM") for pid in self.stack.worker_pids()), default=0) / 1024
-
-    def figures(self, latency: float) -> Figures:
-        return {
-            at("worker_rss_total_peak_mb", latency): max(self.rss_totals, default=0.0),
-            at("worker_pss_total_peak_mb", latency): max(self.pss_totals, default=0.0),
-            at("worker_peak_rss_mb", latency): self.peak_mb(),
-            at("worker_rss_total_first_mb", latency): self.rss_totals[0] if self.rss_totals else 0,
-            at("worker_rss_total_last_mb", latency): self.rss_totals[-1] if self.rss_totals else 0,
-            at("worker_processes", latency): float(self.processes),
-        }
-
-
-def _status_kb(pid: int, field: str) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
-
-
-def _pss_kb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
-
-
-# post_office as issue 16 sets it (2 processes × its default 5 threads; `send_queued_mail`
-# itself defaults to 1 process), and the bench's earlier baseline (4 × 5, its fastest setting
-# here) at 0 ms. Batches of 5,000 for both (bench/baselines/post_office.py says why).
-PostOffice = Callable[[int, int, float], Figures]
 POST_OFFICE_DEFAULT = (2, 5)
 POST_OFFICE_FASTEST = (4, 5)
 
@@ -531,78 +373,6 @@ def bulk(
 
 
 # -- 6. lanes: single sends while a batch is in flight -----------------------------------------
-
-
-def lanes(
-    stack: Stack,
-    latency: float,
-    cap: float,
-    batch: int = 10_000,
-    rate: float = 10.0,
-    seconds: float = 20.0,
-) -> Figures:
-    """Single sends at `rate`/s for `seconds`, first alone, then while a batch of `batch`
-    recipients (requests of 1,000) is in flight, at the provider latency `latency`: POST ->
-    the sink's answer of each single send (marked by a header), median and p90.
-
-    A single send that has not arrived `cap` s after the batch began counts with its wait so
-    far (a lower bound) and in `singles_late`.
-    """
-    stack.reset(fresh_workers=True)
-    stack.set_latency(latency)
-    alone = paced_sends(stack, rate, seconds)
-    alone_waits, alone_late = waits_ms(stack, alone, time.monotonic() + cap)
-    stack.reset()
-    template = bulk_template(stack)
-    began = time.monotonic()
-    failures: list[BaseException] = []
-    first_accepted, stop = threading.Event(), threading.Event()
-
-    def post_batch() -> None:
-        try:
-            post_batches(stack, template, min(batch, 1000))
-            first_accepted.set()
-            if batch > 1000:
-                post_batches(stack, template, batch - 1000, stop=stop)
-        except BaseException as err:  # noqa: BLE001 - reported by the caller
-            failures.append(err)
-            first_accepted.set()
-
-    poster = threading.Thread(target=post_batch, daemon=True)
-    poster.start()
-    first_accepted.wait(cap)
-    # The single sends start once the batch's first request is in: the batch is in flight.
-    during = paced_sends(stack, rate, seconds)
-    # What of the batch the sink answered while the single sends went on.
-    batch_rate = (int(stack.sink_stats()["count"]) - len(stack.sink_arrivals())) / (
-        time.monotonic() - began
-    )
-    waits, late = waits_ms(stack, during, began + cap)
-    stop.set()
-    poster.join()
-    if failures:
-        raise RuntimeError(f"the batch failed: {failures[0]!r}")
-    batch_delivered = int(stack.sink_stats()["count"]) - (len(during) - late)
-    figures = {
-        "no_batch_p50_ms": median(alone_waits),
-        "no_batch_p90_ms": percentile(alone_waits, 0.9),
-        "p50_ms": median(waits),
-        "p90_ms": percentile(waits, 0.9),
-        "p50_vs_no_batch": median(waits) / median(alone_waits),
-        "p90_vs_no_batch": percentile(waits, 0.9) / percentile(alone_waits, 0.9),
-        "max_ms": waits[-1],
-        "singles": float(len(during)),
-        "singles_late": float(late + alone_late),
-        "batch_delivered": float(batch_delivered),
-        "batch_per_s_during_singles": batch_rate,
-    }
-    # What is left of the batch must not reach the next scenario.
-    stack.reset(fresh_workers=True)
-    stack.set_latency(0)
-    return figures
-
-
-# -- 4. render ---------------------------------------------------------------------------------
 
 
 def render(seconds: float = 3.0) -> Figures:

@@ -22,8 +22,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from dotenv import load_dotenv
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mailroom.setting_errors import describe_error
 
 MB = 1024 * 1024
 
@@ -354,41 +355,6 @@ class Settings(_Section):
         return data
 
 
-# Read by the libraries or the process manager, not by Settings; listed in .env.example.
-LIBRARY_VARIABLES = (
-    ("AWS_REGION", "boto3: the SES region when SES_REGION is unset", "eu-west-1"),
-    ("AWS_ACCESS_KEY_ID", "boto3: SES credentials (or an instance role)", None),
-    ("AWS_SECRET_ACCESS_KEY", "boto3: SES credentials (or an instance role)", None),
-    ("GOOGLE_APPLICATION_CREDENTIALS", "google-cloud-storage: service account JSON file", None),
-    ("FLOWER_BASIC_AUTH", "Flower's login, user:password (make run makes one when unset)", None),
-    (
-        "PROMETHEUS_MULTIPROC_DIR",
-        "prometheus_client: this process's metric files; unset: var/metrics",
-        None,
-    ),
-    ("MAILROOM_ENV_FILE", "the .env file read at start-up; unset: .env", None),
-)
-
-_EXPECTED = {
-    "int_parsing": "a whole number",
-    "float_parsing": "a number",
-    "bool_parsing": "true or false (also 1/0, yes/no, on/off)",
-}
-
-
-def _describe(error: ErrorDetails) -> str:
-    name = str(error["loc"][0]) if error["loc"] else "a setting"
-    given = error.get("input")
-    if error["type"] == "literal_error":
-        expected = "one of " + str(error.get("ctx", {}).get("expected", "")).replace("'", "")
-    elif error["type"] == "value_error":
-        expected = str(error.get("ctx", {}).get("error", error["msg"]))
-    else:
-        expected = _EXPECTED.get(error["type"], error["msg"])
-    expected = expected.removeprefix("expected ")
-    return f"{name}={given!s} is not valid: expected {expected}"
-
-
 def load_settings() -> Settings:
     """Read and check every setting from the environment now; SettingsError names the bad ones."""
     problems: list[str] = []
@@ -402,12 +368,12 @@ def load_settings() -> Settings:
         try:
             sections[name] = kind()
         except ValidationError as err:
-            problems += [_describe(e) for e in err.errors()]
+            problems += [describe_error(e) for e in err.errors()]
             sections[name] = kind.model_construct()  # a stand-in, to check the rest
     try:
         settings = Settings(**sections)
     except ValidationError as err:
-        problems += [_describe(e) for e in err.errors()]
+        problems += [describe_error(e) for e in err.errors()]
     if problems:
         raise SettingsError("; ".join(problems))
     return settings

@@ -12,7 +12,23 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from mailroom.config import LIBRARY_VARIABLES, Settings, _Section
+from mailroom.config import Settings, _Section
+
+# Read by the libraries or the process manager, not by Settings; listed in .env.example.
+LIBRARY_VARIABLES = (
+    ("AWS_REGION", "boto3: the SES region when SES_REGION is unset", "eu-west-1"),
+    ("AWS_ACCESS_KEY_ID", "boto3: SES credentials (or an instance role)", None),
+    ("AWS_SECRET_ACCESS_KEY", "boto3: SES credentials (or an instance role)", None),
+    ("GOOGLE_APPLICATION_CREDENTIALS", "google-cloud-storage: service account JSON file", None),
+    ("FLOWER_BASIC_AUTH", "Flower's login, user:password (make run makes one when unset)", None),
+    (
+        "PROMETHEUS_MULTIPROC_DIR",
+        "prometheus_client: this process's metric files; unset: var/metrics",
+        None,
+    ),
+    ("MAILROOM_ENV_FILE", "the .env file read at start-up; unset: .env", None),
+)
+
 
 HEADER = """\
 # Mailroom's settings, written by `mailroom config example > .env.example` from

@@ -1,0 +1,25 @@
+"""How a setting that does not parse is told: one line naming the variable and its form."""
+
+from __future__ import annotations
+
+from pydantic_core import ErrorDetails
+
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false (also 1/0, yes/no, on/off)",
+}
+
+
+def describe_error(error: ErrorDetails) -> str:
+    """One invalid setting in a line: the variable, what it was given, the form it takes."""
+    name = str(error["loc"][0]) if error["loc"] else "a setting"
+    given = error.get("input")
+    if error["type"] == "literal_error":
+        expected = "one of " + str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+    elif error["type"] == "value_error":
+        expected = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        expected = _EXPECTED.get(error["type"], error["msg"])
+    expected = expected.removeprefix("expected ")
+    return f"{name}={given!s} is not valid: expected {expected}"
