@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and RabbitMQ answer on this machine, starting them when they are installed
+# Make sure PostgreSQL, RabbitMQ and Redis answer on this machine, starting them when they are installed
 # but down. Used by `make test`; harmless when they already run.
 set -euo pipefail
 
@@ -41,4 +41,24 @@ if ! rabbit_up; then
     exit 1
   fi
 fi
-echo "ensure-services: PostgreSQL and RabbitMQ are up" >&2
+# Redis backs the shared rate-limit test (tests/api/test_limits_redis.py).
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/"${REDIS_PORT:-6379}") 2>/dev/null; }
+if ! redis_up; then
+  if command -v redis-server >/dev/null 2>&1; then
+    echo "ensure-services: starting Redis" >&2
+    redis-server --daemonize yes --save "" --appendonly no >/dev/null || true
+    wait_for Redis 30 redis_up
+  else
+    echo "ensure-services: Redis is not running and not installed here" >&2
+    exit 1
+  fi
+fi
+# Debian's Compose v1 validates docker-compose.yml in tests/deploy (no engine needed); the
+# browser-free way to check the file as far as this machine allows. Root on these machines.
+if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "ensure-services: installing Debian's docker-compose" >&2
+  (apt-get install -y -q docker-compose >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q docker-compose >/dev/null 2>&1; }) ||
+    echo "ensure-services: docker-compose could not be installed; its test will skip" >&2
+fi
+echo "ensure-services: PostgreSQL, RabbitMQ and Redis are up" >&2
