@@ -123,7 +123,7 @@ def test_kill_worker_holding_scheduled_and_rendering(
     started = time.monotonic()
     # Far enough for a loaded machine to reach the kill first (asserted below), near enough
     # to be published with an eta that w1 holds.
-    send_at = datetime.now(UTC) + timedelta(seconds=15)
+    send_at = datetime.now(UTC) + timedelta(seconds=25)
     scheduled = chaos_stack.send({**plain_email("scheduled", 0), "sendAt": send_at.isoformat()})
 
     def nested(n: int) -> dict[str, Any]:
