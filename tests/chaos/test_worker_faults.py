@@ -148,7 +148,7 @@ def test_kill_worker_holding_scheduled_and_rendering(
             t.name == "mailroom.render" and scheduled not in t.args for t in held
         )
 
-    wait_holding(chaos_stack.logs["w1"], holding_both, timeout=5)
+    wait_holding(chaos_stack.logs["w1"], holding_both, timeout=15)
     at_kill = census.counts()
     killed_at = datetime.now(UTC)
     chaos_stack.kill("w1", signal.SIGKILL)
