@@ -13,6 +13,7 @@ import io
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,15 @@ MAX_REPORTED_ERRORS = 1000
 Progress = Callable[[ListImport], None]
 
 
+def _fresh_counts() -> dict[str, Any]:
+    """An import's progress before its first row: what it starts with and restarts from."""
+    counts: dict[str, Any] = dict.fromkeys(
+        ("bytes_done", "rows_done", "imported", "updated", "duplicates", "suppressed", "skipped"),
+        0,
+    )
+    return {**counts, "errors": []}
+
+
 def create_import(session: Session, list_id: uuid.UUID, data: bytes) -> ListImport:
     """A pending import of `data` into the list (added to the session, not committed)."""
     job = ListImport(
@@ -38,14 +48,7 @@ def create_import(session: Session, list_id: uuid.UUID, data: bytes) -> ListImpo
         state=ImportState.PENDING,
         data=data,
         total_bytes=len(data),
-        bytes_done=0,
-        rows_done=0,
-        imported=0,
-        updated=0,
-        duplicates=0,
-        suppressed=0,
-        skipped=0,
-        errors=[],
+        **_fresh_counts(),
     )
     session.add(job)
     return job
@@ -61,14 +64,7 @@ def claim(session: Session, import_id: uuid.UUID) -> ListImport | None:
         )
         .values(
             state=ImportState.RUNNING,
-            bytes_done=0,
-            rows_done=0,
-            imported=0,
-            updated=0,
-            duplicates=0,
-            suppressed=0,
-            skipped=0,
-            errors=[],
+            **_fresh_counts(),
             updated_at=utcnow(),
         )
     )
