@@ -52,9 +52,9 @@ def test_kill_worker_mid_load(chaos_stack: Stack, census: Census, smtp_sink: Smt
         time.sleep(0.2)
     # The fault is a claim dying with its worker: kill while w1 holds a send.
     wait_holding(chaos_stack.logs["w1"], lambda held: _named(held, "mailroom.send"))
-    in_flight = census.counts().get("sending", 0)
-    chaos_stack.kill("w1", signal.SIGKILL)
+    chaos_stack.kill("w1", signal.SIGKILL)  # at once, before a send can finish
     at_death = held_tasks(chaos_stack.logs["w1"])
+    in_flight = census.counts().get("sending", 0)  # a dead worker's claims stay until they expire
     load.join()
     census.wait_final(len(load.accepted), timeout=180)
     result = tally(
@@ -149,10 +149,11 @@ def test_kill_worker_holding_scheduled_and_rendering(
         )
 
     wait_holding(chaos_stack.logs["w1"], holding_both, timeout=15)
-    at_kill = census.counts()
+    # Kill at once: a render lasts milliseconds, so even a census query first can outlast it.
     killed_at = datetime.now(UTC)
     chaos_stack.kill("w1", signal.SIGKILL)
     at_death = held_tasks(chaos_stack.logs["w1"])
+    at_kill = census.counts()
     chaos_stack.start_worker("w2", concurrency=2)
     load.join()
     accepted = [scheduled, *load.accepted]
@@ -219,9 +220,9 @@ def test_kill_worker_mid_batch(chaos_stack: Stack, census: Census, smtp_sink: Sm
         time.sleep(0.1)
     # A batch is prepared in a moment; its groups are where the sends happen.
     wait_holding(chaos_stack.logs["w1"], lambda held: _named(held, "mailroom.send_group"))
-    in_flight = census.counts().get("sending", 0)
-    chaos_stack.kill("w1", signal.SIGKILL)
+    chaos_stack.kill("w1", signal.SIGKILL)  # at once, before a send can finish
     at_death = held_tasks(chaos_stack.logs["w1"])
+    in_flight = census.counts().get("sending", 0)  # a dead worker's claims stay until they expire
     census.wait_final(len(accepted), timeout=240)
     result = tally(
         "kill-worker-mid-batch",
