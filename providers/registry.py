@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from providers.base import Provider
-from providers.dkim import DkimSettingError, DkimSigner
 from providers.outbox import OutboxProvider
 from providers.pool import PooledProvider
 from providers.sendgrid import DEFAULT_HOST as SENDGRID_DEFAULT_HOST
 from providers.sendgrid import SendGridProvider
-from providers.ses import SesProvider
 from providers.smtp import SmtpProvider
+
+# boto3 (~27 MB per process) and dkimpy (~16 MB) load only in processes whose configured
+# providers need them: every worker process would otherwise carry both.
+if TYPE_CHECKING:
+    from providers.dkim import DkimSigner
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ def dkim_signer(settings: ProviderSettings) -> DkimSigner | None:
         return None
     if missing:
         raise ValueError(f"{', '.join(missing)} must be set too: DKIM needs all three settings")
+    from providers.dkim import DkimSettingError, DkimSigner
+
     try:
         return DkimSigner.load(
             settings.smtp_dkim_selector or "",
@@ -120,6 +126,8 @@ def dkim_signer(settings: ProviderSettings) -> DkimSigner | None:
 
 
 def _ses(settings: ProviderSettings) -> Provider:
+    from providers.ses import SesProvider
+
     return SesProvider(
         region=settings.ses_region,
         access_key_id=settings.ses_access_key_id,

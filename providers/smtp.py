@@ -13,10 +13,10 @@ import smtplib
 import ssl as ssl_module
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from providers.addresses import split_address
 from providers.base import OutboundEmail, Provider, SendResult
-from providers.dkim import DkimSigner
 from providers.errors import (
     AmbiguousError,
     ConfigurationError,
@@ -25,6 +25,9 @@ from providers.errors import (
     TransientError,
 )
 from providers.mime import message_bytes
+
+if TYPE_CHECKING:  # dkimpy and its DNS library load only where DKIM is configured
+    from providers.dkim import DkimSigner
 
 # Replies that mean "authenticate first" or "your credentials are wrong", in any phase.
 _AUTH_CODES = frozenset({530, 534, 535, 538})
