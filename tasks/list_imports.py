@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from celery import Task
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -138,7 +139,45 @@ def import_step(import_id: uuid.UUID) -> ImportState | None:
         return job.state
 
 
+def fail_import(import_id: uuid.UUID, reason: str) -> None:
+    """End an import that has not ended as failed, with the reason (its upload is dropped)."""
+    with runtime.get().sessions() as session:
+        session.execute(
+            update(ListImport)
+            .where(
+                ListImport.id == import_id,
+                ListImport.state.in_([ImportState.PENDING, ImportState.RUNNING]),
+            )
+            .values(
+                state=ImportState.FAILED,
+                failure=reason,
+                data=None,
+                finished_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+        session.commit()
+
+
+class _ImportTask(Task):  # type: ignore[misc]
+    """Gives up visibly: an import whose task failed for good (retries spent on a database
+    that stayed away, or an unexpected error) ends `failed` instead of `running` forever."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        try:
+            fail_import(
+                uuid.UUID(args[0]),
+                f"the import stopped on an unexpected error ({type(exc).__name__}); "
+                "upload the file again",
+            )
+        except Exception:  # noqa: BLE001 - the database may be the very thing that is down
+            log.exception("could not mark list import %s failed", args[0])
+
+
 @celery_app.task(
+    base=_ImportTask,
     name="mailroom.import_list",
     acks_late=True,
     ignore_result=True,
