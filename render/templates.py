@@ -12,7 +12,14 @@ from render.parts import one_line, render_inline_part, render_stored, select_con
 from render.resolve import declared_names, resolve
 from render.specs import Rendered, TemplateLookup, TemplateSpec
 from render.values import ContextValue
-from render.variables import NestedRenderer, check_declared, kind_of, to_context_value
+from render.variables import (
+    NestedRenderer,
+    as_declared,
+    check_content,
+    check_declared,
+    kind_of,
+    to_context_value,
+)
 
 __all__ = [
     "check_variables",
@@ -85,8 +92,7 @@ def resolve_variables(
 ) -> dict[str, ContextValue]:
     """Check ``given`` against the template's declarations and build the render context.
 
-    A string default of an ``html`` variable is markup, since the template's author wrote it
-    (it is still cleaned); a string *given* for one is text.
+    A value that carries a format renders in it; a plain value takes the declared type's.
     """
     return resolve(spec, declared_names(spec), given, nested, may_nest)
 
@@ -96,8 +102,9 @@ def check_variables(
 ) -> None:
     """Check `given` against the declarations without rendering (for validating many sends).
 
-    The same errors as `render_template` for names, required values and shapes, and nested
-    templates must exist; what only rendering can reveal is left to the render.
+    The same errors as `render_template` for names, required values, shapes and formatted
+    content (a draft's document included), and nested templates must exist; what only
+    rendering can reveal is left to the render.
     """
     declared = {variable.name: variable for variable in spec.variables}
     for name in given:
@@ -109,7 +116,9 @@ def check_variables(
             if variable.default is None and variable.required:
                 raise RenderError(f"Variable `{variable.name}` is required by template `{spec.id}`")
             continue
-        check_declared(variable.name, value, kind_of(variable.name, value), variable.type, spec.id)
+        value, kind = as_declared(variable.name, value, variable.type)
+        check_declared(variable.name, value, kind, variable.type, spec.id)
+        check_content(variable.name, value, kind)
         if variable.type == "template":
             for item in value if isinstance(value, list) else [value]:
                 nested_id = str(item.get("templateId"))
