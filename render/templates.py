@@ -9,7 +9,7 @@ from render.budget import DEFAULT_LIMITS, RenderLimits, budget_scope
 from render.errors import RenderError
 from render.nested import nested_renderer, no_lookup
 from render.parts import one_line, render_inline_part, render_stored, select_content
-from render.resolve import declared_names, resolve
+from render.resolve import declared_names, resolve, too_deep
 from render.specs import Rendered, TemplateLookup, TemplateSpec
 from render.values import ContextValue
 from render.variables import (
@@ -98,13 +98,17 @@ def resolve_variables(
 
 
 def check_variables(
-    spec: TemplateSpec, given: Mapping[str, Any], *, lookup: TemplateLookup
+    spec: TemplateSpec,
+    given: Mapping[str, Any],
+    *,
+    lookup: TemplateLookup,
+    _nested: bool = False,
 ) -> None:
     """Check `given` against the declarations without rendering (for validating many sends).
 
-    The same errors as `render_template` for names, required values, shapes and formatted
-    content (a draft's document included), and nested templates must exist; what only
-    rendering can reveal is left to the render.
+    The same errors as `render_template` for names, required values, shapes, formatted
+    content (a draft's document included) and nesting, nested templates' values included;
+    what only rendering can reveal is left to the render.
     """
     declared = {variable.name: variable for variable in spec.variables}
     for name in given:
@@ -116,11 +120,17 @@ def check_variables(
             if variable.default is None and variable.required:
                 raise RenderError(f"Variable `{variable.name}` is required by template `{spec.id}`")
             continue
+        if variable.type == "template" and _nested:
+            raise too_deep(variable.name, spec.id)
         value, kind = as_declared(variable.name, value, variable.type)
         check_declared(variable.name, value, kind, variable.type, spec.id)
         check_content(variable.name, value, kind)
         if variable.type == "template":
             for item in value if isinstance(value, list) else [value]:
                 nested_id = str(item.get("templateId"))
-                if lookup(nested_id) is None:
+                nested = lookup(nested_id)
+                if nested is None:
                     raise RenderError(f"Template `{nested_id}` not found")
+                variables = item.get("variables") or {}
+                if isinstance(variables, Mapping):  # else the render says what is wrong
+                    check_variables(nested, variables, lookup=lookup, _nested=True)

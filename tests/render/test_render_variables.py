@@ -307,3 +307,29 @@ def test_inline_array_renders_items_in_order_and_loops() -> None:
     )
     assert rendered.html == "a&lt;<b>b</b>3|[a&lt;][<b>b</b>][3]|3"
     assert rendered.text == "a<, b, 3"
+
+
+def test_batch_check_looks_inside_nested_templates(make_template: MakeTemplate) -> None:
+    # A batch is checked at the API and rendered by the workers: a nested value's errors are
+    # the render's, word for word, so nothing is stored that would fail.
+    row = make_template("row", html="{{ N }}", variables={"N": VariableSpec("N", "text", True)})
+    deep = make_template("deep", html="{{ T }}", variables={"T": "template"})
+    parent = make_template("parent", html="{{ ROWS }}", variables={"ROWS": "template"})
+    lookup = {"row": row, "deep": deep}.get
+    cases = [
+        ([{"templateId": "row", "variables": {"N": 1, "X": 2}}],
+         "Variable `X` not found in template `row`"),
+        ({"templateId": "row"}, "Variable `N` is required by template `row`"),
+        ({"templateId": "row", "variables": {"N": {"format": "draft", "content": "x"}}},
+         "Variable `N` holds an invalid Draft.js document"),
+        ({"templateId": "deep", "variables": {"T": {"templateId": "row"}}},
+         "Variable `T` of nested template `deep` holds a template"),
+    ]  # fmt: skip
+    for value, message in cases:
+        with pytest.raises(RenderError) as checking:
+            check_variables(parent, {"ROWS": value}, lookup=lookup)
+        with pytest.raises(RenderError) as rendering:
+            render_template(parent, {"ROWS": value}, lang=None, lookup=lookup)
+        assert checking.value.message == rendering.value.message
+        assert checking.value.message.startswith(message)
+    check_variables(parent, {"ROWS": [{"templateId": "row", "variables": {"N": 1}}]}, lookup=lookup)
