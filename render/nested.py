@@ -6,11 +6,12 @@ Two paths give a nested value, with the same output:
   through, the context, then the compiled HTML part. ``nested_renderer`` memoises what it
   gives for small flat variables (bulk sends repeat the same blocks email after email).
 - ``_NestedTemplate.render_direct``, for the usual order row: plain values (str, int, float)
-  of text and html variables for an HTML part of literal text and ``{{ NAME }}``. It fills the slots of the HTML part in
-  one pass over the variables, with neither context nor memo: such a render costs half a memo
-  miss. Its first render goes through ``render``, which compiles the HTML part after the
-  checks (errors come in the general order), and then works out the slots (a _DirectForm).
-  Anything else it leaves to the general path by returning None.
+  of text and html variables (a string of html cleaned) for an HTML part of literal text and
+  ``{{ NAME }}``. It fills the slots of the HTML part in one pass over the variables, with
+  neither context nor memo: such a render costs half a memo miss. Its first render goes
+  through ``render``, which compiles the HTML part after the checks (errors come in the
+  general order), and then works out the slots (a _DirectForm). Anything else it leaves to
+  the general path by returning None.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from render.errors import RenderError
+from render.html_clean import clean_html
 from render.lru import LRU
 from render.parts import compiled_part, render_stored, select_content
-from render.html_clean import clean_html
 from render.resolve import PLAIN_SCALARS, declared_names, resolve, too_deep
 from render.sandbox import GLOBAL_NAMES, Compiled, escape_str, render_compiled
 from render.specs import TemplateLookup, TemplateSpec
