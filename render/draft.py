@@ -1,11 +1,15 @@
 """Draft.js raw content state (``{"blocks": [...], "entityMap": {...}}``) to HTML.
 
+The state comes as an object or as its JSON text, which is what the RFC's
+``FormattedVar.content: string`` carries (``JSON.stringify(convertToRaw(state))``).
+
 One exporter for the process, on draftjs_exporter's string engine: it builds no DOM tree,
 so it is the fastest of its engines and needs neither lxml nor html5lib.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Mapping
 from typing import Any, cast
@@ -98,10 +102,27 @@ class DraftError(RenderError):
 _EXPORT_ERRORS = (ExporterException, TypeError, ValueError, IndexError, AttributeError)
 
 
-def _check_document(content: object) -> Mapping[str, Any]:
-    """Check the shape the exporter trusts, so bad input is a RenderError and not a crash."""
+def _parse(content: object) -> object:
+    """The raw state of ``content``: itself, or what its JSON text holds."""
+    if not isinstance(content, str):
+        return content
+    try:
+        return json.loads(content)
+    except ValueError as err:  # json.JSONDecodeError is one
+        raise DraftError(f"content is not the JSON text of a Draft.js raw state ({err})") from err
+    except RecursionError as err:  # "[[[[…" nested past the C parser's depth
+        raise DraftError("content is nested too deeply") from err
+
+
+def check_document(content: object) -> Mapping[str, Any]:
+    """Return the raw state of ``content`` (an object or its JSON text) once its shape is
+    the one the exporter trusts, so bad input is a DraftError and not a crash."""
+    content = _parse(content)
     if not isinstance(content, Mapping):
-        raise DraftError("content must be an object")
+        raise DraftError(
+            "content must be a Draft.js raw state: an object or its JSON text, "
+            '{"blocks": [...], "entityMap": {...}}'
+        )
     blocks = content.get("blocks")
     if not isinstance(blocks, list):
         raise DraftError("`blocks` must be an array")
@@ -142,7 +163,7 @@ MEMO = LRU[str](256)
 
 
 def draft_to_html(content: object) -> str:
-    """Render a Draft.js raw content state to cleaned HTML."""
+    """Render a Draft.js raw content state (an object or its JSON text) to cleaned HTML."""
     key = _memo_key(content)
     if key is None or len(key) > MEMO_MAX_CHARS:
         return _export(content)
@@ -159,16 +180,17 @@ def _memo_key(content: object) -> bytes | None:
     pickle, only ever written here and never loaded, is six times cheaper than sorted JSON
     (a fresh document pays for its key on a miss) and stricter: types and key order are kept,
     so 1, 1.0 and true differ, and so do {0: ...} and {"0": ...}. Equal bytes mean an equal
-    document; a document given with its keys in another order only misses.
+    document; a document given with its keys in another order, or as JSON text rather than
+    an object, only misses.
     """
     try:
         return pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # not plain data: never kept; _check_document says what is wrong
+    except Exception:  # not plain data: never kept; check_document says what is wrong
         return None
 
 
 def _export(content: object) -> str:
-    document = _check_document(content)
+    document = check_document(content)
     # The engine is a class attribute of DOM (typed as an instance, holding a class): put ours
     # back if another exporter in the process replaced it.
     if cast(object, DOM.dom) is not DOMString:

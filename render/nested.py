@@ -6,11 +6,12 @@ Two paths give a nested value, with the same output:
   through, the context, then the compiled HTML part. ``nested_renderer`` memoises what it
   gives for small flat variables (bulk sends repeat the same blocks email after email).
 - ``_NestedTemplate.render_direct``, for the usual order row: plain values (str, int, float)
-  for an HTML part of literal text and ``{{ NAME }}``. It fills the slots of the HTML part in
-  one pass over the variables, with neither context nor memo: such a render costs half a memo
-  miss. Its first render goes through ``render``, which compiles the HTML part after the
-  checks (errors come in the general order), and then works out the slots (a _DirectForm).
-  Anything else it leaves to the general path by returning None.
+  of text and html variables (a string of html cleaned) for an HTML part of literal text and
+  ``{{ NAME }}``. It fills the slots of the HTML part in one pass over the variables, with
+  neither context nor memo: such a render costs half a memo miss. Its first render goes
+  through ``render``, which compiles the HTML part after the checks (errors come in the
+  general order), and then works out the slots (a _DirectForm). Anything else it leaves to
+  the general path by returning None.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from render.errors import RenderError
+from render.html_clean import clean_html
 from render.lru import LRU
 from render.parts import compiled_part, render_stored, select_content
-from render.resolve import PLAIN_SCALARS, TAKE_SCALARS, declared_names, resolve, too_deep
+from render.resolve import PLAIN_SCALARS, declared_names, resolve, too_deep
 from render.sandbox import GLOBAL_NAMES, Compiled, escape_str, render_compiled
 from render.specs import TemplateLookup, TemplateSpec
 from render.values import ContextValue, RichValue
@@ -76,8 +78,10 @@ def no_lookup(name: str, template_id: str, variables: Mapping[str, Any]) -> Rich
 _LEAVE_OUT = object()
 _GENERAL = object()
 
-# (name, the plain default or one of the two above) per declared variable.
-_DirectPlan = tuple[tuple[str, Any], ...]
+# (name, the plain default or one of the two above, whether a string is markup) per declared
+# variable.
+_DirectPlan = tuple[tuple[str, Any, bool], ...]
+_DIRECT_TYPES = ("text", "html")
 
 
 class _NestedTemplate:
@@ -136,11 +140,12 @@ class _NestedTemplate:
         # One pass over the variables (see _DirectForm), inlined: a call less per row.
         pieces = form.pieces.copy()
         get = variables.get
-        for name, escaped_default, slot in form.steps:
+        for name, escaped_default, slot, markup in form.steps:
             value: Any = get(name)
             value_type = type(value)
             if value_type is str:
-                escaped = escape_str(value)
+                # An html variable's string is markup, cleaned, as to_context_value makes it.
+                escaped = clean_html(value) if markup else escape_str(value)
             elif value_type is int or value_type is float:
                 try:
                     escaped = escape_str(str(value))
@@ -173,7 +178,7 @@ class _NestedTemplate:
         assert plan is not None
         if not variables.keys() <= self.declared:
             return None  # an undeclared name: the general path says which
-        for name, default in plan:
+        for name, default, _ in plan:
             value: Any = variables.get(name)
             if type(value) in PLAIN_SCALARS:
                 continue
@@ -199,8 +204,9 @@ class _NestedTemplate:
 class _DirectForm:
     """A direct render worked out once per nested template: each declared variable in order,
     with the escaped text that stands for it when not given (of a plain default, or "" for
-    one left out of the context; None for the general path), and the slot it fills among the
-    pieces of the HTML part (its literal text, with an empty slot for each name printed).
+    one left out of the context; None for the general path), the slot it fills among the
+    pieces of the HTML part (its literal text, with an empty slot for each name printed), and
+    whether a string given for it is markup (an html variable's).
     """
 
     __slots__ = ("steps", "pieces", "copies")
@@ -218,7 +224,8 @@ class _DirectForm:
             pieces.append(literal)
         # Slot 0 is the literal text before the first name: 0 stands for "not printed".
         self.steps = tuple(
-            (name, _escaped_default(name, default), slots.get(name, 0)) for name, default in plan
+            (name, _escaped_default(name, default), slots.get(name, 0), markup)
+            for name, default, markup in plan
         )
         self.pieces = pieces
         self.copies = tuple(copies)
@@ -243,19 +250,20 @@ def _escaped_default(name: str, default: Any) -> str | None:
 
 def _direct_plan(spec: TemplateSpec) -> _DirectPlan | None:
     """Each variable, in declared order, with what stands for it when not given (a plain
-    default, _LEAVE_OUT or _GENERAL); None unless all are text or html (which take scalars
-    as they are)."""
-    plan: list[tuple[str, Any]] = []
+    default, _LEAVE_OUT or _GENERAL) and whether it is html; None unless all are text or
+    html (a draft variable parses a string, a template one takes none)."""
+    plan: list[tuple[str, Any, bool]] = []
     for variable in spec.variables:
-        if variable.type not in TAKE_SCALARS:
+        if variable.type not in _DIRECT_TYPES:
             return None
+        markup = variable.type == "html"
         default = variable.default
         if default is None:
-            plan.append((variable.name, _GENERAL if variable.required else _LEAVE_OUT))
-        elif type(default) in PLAIN_SCALARS and variable.type == "text":
-            plan.append((variable.name, default))  # as resolve puts it in the context
+            plan.append((variable.name, _GENERAL if variable.required else _LEAVE_OUT, markup))
+        elif type(default) in PLAIN_SCALARS and not markup:
+            plan.append((variable.name, default, markup))  # as resolve puts it in the context
         else:
-            plan.append((variable.name, _GENERAL))
+            plan.append((variable.name, _GENERAL, markup))
     return tuple(plan)
 
 

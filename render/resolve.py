@@ -8,11 +8,13 @@ from typing import Any
 from render.errors import RenderError
 from render.specs import TemplateSpec
 from render.values import ContextValue
-from render.variables import NestedRenderer, check_declared, kind_of, to_context_value
+from render.variables import NestedRenderer, as_declared, check_declared, to_context_value
 
 # Exact types, not isinstance: bool is deliberately left to the general checks.
 PLAIN_SCALARS = frozenset({str, int, float})
-TAKE_SCALARS = frozenset({"text", "html"})
+# The declared types whose plain values go into the context as they are (Jinja escapes
+# them); html and draft give a plain value their format (see as_declared).
+TAKE_SCALARS = frozenset({"text"})
 
 
 def declared_names(spec: TemplateSpec) -> frozenset[str]:
@@ -30,9 +32,9 @@ def resolve(
 ) -> dict[str, ContextValue]:
     """Check ``given`` against the template's declarations and build the render context.
 
-    ``declared`` is ``declared_names(spec)``, which nested values reuse. A string default of
-    an ``html`` variable is markup, since the template's author wrote it (it is still
-    cleaned); a string *given* for one is text.
+    ``declared`` is ``declared_names(spec)``, which nested values reuse. A value that
+    carries a format renders in it; a plain value given, or a default, takes the declared
+    type's (a string of an ``html`` variable is markup, cleaned).
     """
     for name in given:
         if name not in declared:
@@ -54,11 +56,9 @@ def resolve(
             if type(value) in PLAIN_SCALARS and variable.type == "text":
                 context[variable.name] = value  # a plain default ("EUR"): what the checks give
                 continue
-            if variable.type == "html" and isinstance(value, str):
-                value = {"format": "html", "content": value}
         if variable.type == "template" and not may_nest:
             raise too_deep(variable.name, spec.id)
-        kind = kind_of(variable.name, value)
+        value, kind = as_declared(variable.name, value, variable.type)
         check_declared(variable.name, value, kind, variable.type, spec.id)
         context[variable.name] = to_context_value(
             variable.name, value, kind, nested, clean_memo=clean_memo

@@ -9,10 +9,17 @@ from render.budget import DEFAULT_LIMITS, RenderLimits, budget_scope
 from render.errors import RenderError
 from render.nested import nested_renderer, no_lookup
 from render.parts import one_line, render_inline_part, render_stored, select_content
-from render.resolve import declared_names, resolve
+from render.resolve import declared_names, resolve, too_deep
 from render.specs import Rendered, TemplateLookup, TemplateSpec
 from render.values import ContextValue
-from render.variables import NestedRenderer, check_declared, kind_of, to_context_value
+from render.variables import (
+    NestedRenderer,
+    as_declared,
+    check_content,
+    check_declared,
+    kind_of,
+    to_context_value,
+)
 
 __all__ = [
     "check_variables",
@@ -85,19 +92,23 @@ def resolve_variables(
 ) -> dict[str, ContextValue]:
     """Check ``given`` against the template's declarations and build the render context.
 
-    A string default of an ``html`` variable is markup, since the template's author wrote it
-    (it is still cleaned); a string *given* for one is text.
+    A value that carries a format renders in it; a plain value takes the declared type's.
     """
     return resolve(spec, declared_names(spec), given, nested, may_nest)
 
 
 def check_variables(
-    spec: TemplateSpec, given: Mapping[str, Any], *, lookup: TemplateLookup
+    spec: TemplateSpec,
+    given: Mapping[str, Any],
+    *,
+    lookup: TemplateLookup,
+    _nested: bool = False,
 ) -> None:
     """Check `given` against the declarations without rendering (for validating many sends).
 
-    The same errors as `render_template` for names, required values and shapes, and nested
-    templates must exist; what only rendering can reveal is left to the render.
+    The same errors as `render_template` for names, required values, shapes, formatted
+    content (a draft's document included) and nesting, nested templates' values included;
+    what only rendering can reveal is left to the render.
     """
     declared = {variable.name: variable for variable in spec.variables}
     for name in given:
@@ -109,9 +120,17 @@ def check_variables(
             if variable.default is None and variable.required:
                 raise RenderError(f"Variable `{variable.name}` is required by template `{spec.id}`")
             continue
-        check_declared(variable.name, value, kind_of(variable.name, value), variable.type, spec.id)
+        if variable.type == "template" and _nested:
+            raise too_deep(variable.name, spec.id)
+        value, kind = as_declared(variable.name, value, variable.type)
+        check_declared(variable.name, value, kind, variable.type, spec.id)
+        check_content(variable.name, value, kind)
         if variable.type == "template":
             for item in value if isinstance(value, list) else [value]:
                 nested_id = str(item.get("templateId"))
-                if lookup(nested_id) is None:
+                nested = lookup(nested_id)
+                if nested is None:
                     raise RenderError(f"Template `{nested_id}` not found")
+                variables = item.get("variables") or {}
+                if isinstance(variables, Mapping):  # else the render says what is wrong
+                    check_variables(nested, variables, lookup=lookup, _nested=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from render.draft import DraftError, draft_to_html
+from render.draft import DraftError, check_document, draft_to_html
 from render.errors import RenderError
 from render.html_clean import clean_html
 from render.specs import VariableType
@@ -20,20 +20,23 @@ NestedRenderer = Callable[[str, str, Mapping[str, Any]], RichValue]
 
 Kind = Literal["scalar", "text", "html", "draft", "template", "array"]
 
-# Which value shapes each declared type takes.
+# Which value shapes each declared type takes. The value's format decides how it renders: a
+# variable declared text, html or draft takes any FormattedVar (the RFC's standardWithHtmlVar
+# sends {"format": "html"} whatever the template says), and its declared type is only the
+# format of plain values (see as_declared). A template variable keeps its shape.
+_FORMATTED: frozenset[Kind] = frozenset({"scalar", "text", "html", "draft"})
 ACCEPTS: Mapping[VariableType, frozenset[Kind]] = {
-    "text": frozenset({"scalar", "text"}),
-    # A plain string for an html variable is text and gets escaped; only {"format": "html"}
-    # inserts markup, so a caller can never turn escaping off by accident.
-    "html": frozenset({"scalar", "text", "html"}),
-    "draft": frozenset({"draft"}),
+    "text": _FORMATTED,
+    "html": _FORMATTED,
+    "draft": _FORMATTED,
     "template": frozenset({"template", "array"}),
 }
 
+_FORMATTED_EXPECTED = 'a string, a number or {"format": "text"|"html"|"draft", "content": "..."}'
 _EXPECTED: Mapping[VariableType, str] = {
-    "text": 'a string, a number or {"format": "text", "content": ...}',
-    "html": '{"format": "html", "content": ...} or a string',
-    "draft": '{"format": "draft", "content": {"blocks": [...], "entityMap": {...}}}',
+    "text": _FORMATTED_EXPECTED,
+    "html": _FORMATTED_EXPECTED,
+    "draft": _FORMATTED_EXPECTED,
     "template": '{"templateId": ..., "variables": {...}} or an array of them',
 }
 
@@ -63,6 +66,20 @@ def kind_of(name: str, value: object) -> Kind:
                 f"Variable `{name}` has an unknown format `{fmt}` (use text, html or draft)"
             )
     raise RenderError(f"Variable `{name}` has a value of an unsupported shape")
+
+
+def as_declared(name: str, value: Any, declared: VariableType) -> tuple[Any, Kind]:
+    """Classify ``value`` for a variable declared ``declared``, giving a plain value the
+    declared format: a string of an html variable is markup (cleaned), a plain value of a
+    draft variable the JSON text of a Draft.js raw state; a text variable takes it as it is.
+
+    Numbers and booleans of an html variable stay what they are: they print the same either
+    way, and ``{% if COUNT %}`` keeps meaning the number.
+    """
+    kind = kind_of(name, value)
+    if kind == "scalar" and (declared == "draft" or declared == "html" and isinstance(value, str)):
+        return {"format": declared, "content": value}, declared
+    return value, kind
 
 
 def check_declared(
@@ -95,26 +112,45 @@ def to_context_value(
     if kind == "text":
         return _text_content(name, value["content"])
     if kind == "html":
-        content = value["content"]
-        if not isinstance(content, str):
-            raise RenderError(f"Variable `{name}` has html content that is not a string")
-        return RichValue(clean_html(content, memo=clean_memo))
+        return RichValue(clean_html(_html_content(name, value["content"]), memo=clean_memo))
     if kind == "draft":
         try:
             return RichValue(draft_to_html(value["content"]))
         except DraftError as err:
-            raise RenderError(
-                f"Variable `{name}` holds an invalid Draft.js document: {err.detail}"
-            ) from err
+            raise _invalid_draft(name, err) from err
     if kind == "template":
         return _nested_template(name, value, nested)
     return _array(name, value, nested)
+
+
+def check_content(name: str, value: Any, kind: Kind) -> None:
+    """Raise the RenderError ``to_context_value`` would for a formatted value's content,
+    without rendering it (a batch is checked at the API and rendered by the workers)."""
+    if kind == "text":
+        _text_content(name, value["content"])
+    elif kind == "html":
+        _html_content(name, value["content"])
+    elif kind == "draft":
+        try:
+            check_document(value["content"])
+        except DraftError as err:
+            raise _invalid_draft(name, err) from err
 
 
 def _text_content(name: str, content: object) -> Scalar:
     if isinstance(content, (str, int, float)):  # a tuple, as in kind_of
         return content
     raise RenderError(f"Variable `{name}` has text content that is not a string or a number")
+
+
+def _html_content(name: str, content: object) -> str:
+    if isinstance(content, str):
+        return content
+    raise RenderError(f"Variable `{name}` has html content that is not a string")
+
+
+def _invalid_draft(name: str, err: DraftError) -> RenderError:
+    return RenderError(f"Variable `{name}` holds an invalid Draft.js document: {err.detail}")
 
 
 def _nested_template(name: str, value: Mapping[str, Any], nested: NestedRenderer) -> RichValue:

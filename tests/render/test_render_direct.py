@@ -139,7 +139,9 @@ def _outcome(render: Callable[[], RichValue | None]) -> Outcome:
 
 def _typed(value: Any) -> tuple[type, object]:
     # 1, 1.0 and True are equal, and nan is not equal to itself: compare types, and floats by
-    # their repr (an int of 5,000 digits has none).
+    # their repr (an int of 5,000 digits has none); markup (an html variable's) by itself.
+    if isinstance(value, RichValue):
+        return (type(value), value.__html__())
     return (type(value), repr(value) if type(value) is float else value)
 
 

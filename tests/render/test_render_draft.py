@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -138,7 +139,12 @@ def test_draft_value_in_text_part_is_plain_text() -> None:
 @pytest.mark.parametrize(
     ("content", "detail"),
     [
-        ("not a document", "content must be an object"),
+        ("not a document",
+         "content is not the JSON text of a Draft.js raw state (Expecting value: line 1 column 1 "
+         "(char 0))"),
+        ('"a JSON string"', "content must be a Draft.js raw state: an object or its JSON text, "
+                            '{"blocks": [...], "entityMap": {...}}'),
+        ('{"blocks": [], "entityMap": []}', "`entityMap` must be an object"),
         ({"entityMap": {}}, "`blocks` must be an array"),
         ({"blocks": [{"type": "unstyled"}]}, "block 0 has no text"),
         ({"blocks": [], "entityMap": []}, "`entityMap` must be an object"),
@@ -153,6 +159,21 @@ def test_invalid_document_is_a_render_error(content: Any, detail: str) -> None:
     with pytest.raises(RenderError) as caught:
         render_draft(content)
     assert caught.value.message == f"Variable `BODY` holds an invalid Draft.js document: {detail}"
+
+
+def test_json_text_of_a_raw_state_renders_as_the_object_does() -> None:
+    # The RFC's FormattedVar.content is a string: JSON.stringify(convertToRaw(state)).
+    content = document(
+        block("Read the docs", "header-two", entities=[{"offset": 9, "length": 4, "key": 0}]),
+        entities={"0": link("https://example.com/docs")},
+    )
+    as_text = render_draft(json.dumps(content))
+    assert as_text == render_draft(content)
+    assert as_text == (
+        '<h2>Read the <a href="https://example.com/docs" rel="noopener noreferrer">docs</a></h2>'
+    )
+    assert render_draft(json.dumps(content)) == as_text  # the memo, keyed on the text
+    assert cache_info()["draft"].hits == 1
 
 
 def test_same_document_is_exported_once() -> None:

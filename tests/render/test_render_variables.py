@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from render import RenderError, TemplateSpec, VariableSpec, render_inline, render_template
+from render import (
+    RenderError,
+    TemplateSpec,
+    VariableSpec,
+    check_variables,
+    render_inline,
+    render_template,
+)
 
 MakeTemplate = Callable[..., TemplateSpec]
 
@@ -65,9 +73,86 @@ def test_html_value_keeps_email_layout_markup(make_template: MakeTemplate) -> No
     assert render_html(spec, {"BODY": {"format": "html", "content": markup}}) == markup
 
 
-def test_plain_string_for_html_variable_is_text(make_template: MakeTemplate) -> None:
-    spec = make_template(html="{{ BODY }}", variables={"BODY": "html"})
-    assert render_html(spec, {"BODY": "<b>bold?</b>"}) == "&lt;b&gt;bold?&lt;/b&gt;"
+def test_plain_string_for_html_variable_is_cleaned_markup(make_template: MakeTemplate) -> None:
+    # The declared type is the format of a plain value: html, cleaned as {"format": "html"}.
+    spec = make_template(html="{{ BODY }}|{{ N }}", variables={"BODY": "html", "N": "html"})
+    given = {"BODY": "<b>bold</b><script>x()</script>", "N": 3}
+    assert render_html(spec, given) == "<b>bold</b>|3"
+
+
+DRAFT = {
+    "blocks": [
+        {"key": "a", "text": "Hi <you>", "type": "unstyled", "depth": 0,
+         "inlineStyleRanges": [{"offset": 0, "length": 2, "style": "BOLD"}], "entityRanges": []},
+    ],
+    "entityMap": {},
+}  # fmt: skip
+DRAFT_HTML = "<p><strong>Hi</strong> &lt;you&gt;</p>"
+
+
+@pytest.mark.parametrize("declared", ["text", "html", "draft"])
+@pytest.mark.parametrize(
+    ("value", "html"),
+    [
+        ({"format": "text", "content": "<b>test</b>"}, "&lt;b&gt;test&lt;/b&gt;"),
+        ({"format": "html", "content": "<b>test</b><script>x()</script>"}, "<b>test</b>"),
+        ({"format": "draft", "content": DRAFT}, DRAFT_HTML),
+        ({"format": "draft", "content": json.dumps(DRAFT)}, DRAFT_HTML),
+    ],
+)
+def test_formatted_value_renders_in_its_own_format_whatever_was_declared(
+    make_template: MakeTemplate, declared: str, value: dict[str, Any], html: str
+) -> None:
+    spec = make_template(html="<div>{{ VAR_1 }}</div>", variables={"VAR_1": declared})
+    assert render_html(spec, {"VAR_1": value}) == f"<div>{html}</div>"
+    check_variables(spec, {"VAR_1": value}, lookup=no_lookup)  # the batch check agrees
+
+
+def test_plain_string_for_draft_variable_is_the_json_of_a_raw_state(
+    make_template: MakeTemplate,
+) -> None:
+    spec = make_template(html="<div>{{ VAR_1 }}</div>", variables={"VAR_1": "draft"})
+    assert render_html(spec, {"VAR_1": json.dumps(DRAFT)}) == f"<div>{DRAFT_HTML}</div>"
+
+
+NOT_RAW_STATES: list[tuple[Any, str]] = [
+    ("plain words", "content is not the JSON text of a Draft.js raw state (Expecting value"),
+    (3, "content must be a Draft.js raw state: an object or its JSON text"),
+    ({"format": "draft", "content": "[1, 2]"}, "content must be a Draft.js raw state"),
+    ({"format": "draft", "content": '{"blocks": 1}'}, "`blocks` must be an array"),
+    ({"format": "draft", "content": "[" * 100_000}, "content is nested too deeply"),
+]
+
+
+@pytest.mark.parametrize(
+    ("declared", "value", "detail"),
+    [("draft", value, detail) for value, detail in NOT_RAW_STATES]
+    # A plain value of a text variable is text: only a formatted draft is a draft there.
+    + [("text", value, detail) for value, detail in NOT_RAW_STATES if isinstance(value, dict)],
+)
+def test_draft_that_is_not_a_raw_state_names_the_variable(
+    make_template: MakeTemplate, declared: str, value: Any, detail: str
+) -> None:
+    spec = make_template("welcome", html="{{ VAR_1 }}", variables={"VAR_1": declared})
+    prefix = f"Variable `VAR_1` holds an invalid Draft.js document: {detail}"
+    with pytest.raises(RenderError) as rendering:
+        render_html(spec, {"VAR_1": value})
+    assert rendering.value.message.startswith(prefix)
+    with pytest.raises(RenderError) as checking:
+        check_variables(spec, {"VAR_1": value}, lookup=no_lookup)
+    assert checking.value.message == rendering.value.message
+
+
+def test_batch_check_reads_formatted_content_as_the_render_does(
+    make_template: MakeTemplate,
+) -> None:
+    spec = make_template("welcome", html="{{ A }}{{ B }}", variables={"A": "text", "B": "text"})
+    for value, message in [
+        ({"format": "html", "content": 3}, "Variable `A` has html content that is not a string"),
+        ({"format": "text", "content": [1]}, "Variable `A` has text content that is not a"),
+    ]:
+        with pytest.raises(RenderError, match=message):
+            check_variables(spec, {"A": value}, lookup=no_lookup)
 
 
 def test_value_with_jinja_syntax_is_printed_literally(make_template: MakeTemplate) -> None:
@@ -156,12 +241,13 @@ def test_required_variable_with_default_is_satisfied(make_template: MakeTemplate
 @pytest.mark.parametrize(
     ("declared", "value"),
     [
-        ("text", {"format": "html", "content": "<b>x</b>"}),
+        # Only a template variable keeps its shape, and only it takes a template.
         ("text", [{"templateId": "x"}]),
-        ("html", {"format": "draft", "content": {"blocks": []}}),
-        ("draft", "plain"),
-        ("draft", {"format": "html", "content": "<p>x</p>"}),
+        ("text", {"templateId": "x"}),
+        ("html", {"templateId": "x", "variables": {}}),
+        ("draft", [{"format": "draft", "content": "{}"}]),
         ("template", "plain"),
+        ("template", {"format": "html", "content": "<p>x</p>"}),
         ("template", [{"templateId": "x"}, "plain"]),
     ],
 )
@@ -221,3 +307,29 @@ def test_inline_array_renders_items_in_order_and_loops() -> None:
     )
     assert rendered.html == "a&lt;<b>b</b>3|[a&lt;][<b>b</b>][3]|3"
     assert rendered.text == "a<, b, 3"
+
+
+def test_batch_check_looks_inside_nested_templates(make_template: MakeTemplate) -> None:
+    # A batch is checked at the API and rendered by the workers: a nested value's errors are
+    # the render's, word for word, so nothing is stored that would fail.
+    row = make_template("row", html="{{ N }}", variables={"N": VariableSpec("N", "text", True)})
+    deep = make_template("deep", html="{{ T }}", variables={"T": "template"})
+    parent = make_template("parent", html="{{ ROWS }}", variables={"ROWS": "template"})
+    lookup = {"row": row, "deep": deep}.get
+    cases = [
+        ([{"templateId": "row", "variables": {"N": 1, "X": 2}}],
+         "Variable `X` not found in template `row`"),
+        ({"templateId": "row"}, "Variable `N` is required by template `row`"),
+        ({"templateId": "row", "variables": {"N": {"format": "draft", "content": "x"}}},
+         "Variable `N` holds an invalid Draft.js document"),
+        ({"templateId": "deep", "variables": {"T": {"templateId": "row"}}},
+         "Variable `T` of nested template `deep` holds a template"),
+    ]  # fmt: skip
+    for value, message in cases:
+        with pytest.raises(RenderError) as checking:
+            check_variables(parent, {"ROWS": value}, lookup=lookup)
+        with pytest.raises(RenderError) as rendering:
+            render_template(parent, {"ROWS": value}, lang=None, lookup=lookup)
+        assert checking.value.message == rendering.value.message
+        assert checking.value.message.startswith(message)
+    check_variables(parent, {"ROWS": [{"templateId": "row", "variables": {"N": 1}}]}, lookup=lookup)
