@@ -34,7 +34,7 @@ from api.schemas import (
     AddressList,
     BaseSchema,
     check_recipients,
-    no_line_breaks,
+    check_header_text,
     send_request,
 )
 from api.storage_checks import AttachmentsTooLarge
@@ -72,7 +72,7 @@ class GoMailRequestSchema(BaseSchema):
 
     @validates_schema
     def _headers_and_recipients(self, data: dict[str, Any], **_: Any) -> None:
-        no_line_breaks("subject", data["subject"])
+        check_header_text("subject", data["subject"])
         check_recipients(data, "to_addresses")
 
     @post_load
