@@ -48,7 +48,9 @@ def filename_error(field: str, filename: str) -> str | None:
     if error := header_text_error(field, filename):
         return error
     if found := _BIDI.search(filename):
-        return f"`{field}` must not contain bidirectional control characters ({_code(found.group())})"
+        return (
+            f"`{field}` must not contain bidirectional control characters ({_code(found.group())})"
+        )
     if _ENCODED_WORD.search(filename):
         return f"`{field}` must not contain an RFC 2047 encoded word (`=?...?=`)"
     return None

