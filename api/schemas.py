@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
@@ -29,7 +30,7 @@ def check_header_text(name: str, value: str) -> None:
         raise ValidationError(error)
 
 
-def check_attachment_keys(keys: list[str], name: str = "attachments") -> None:
+def check_attachment_keys(keys: Iterable[str], name: str = "attachments") -> None:
     """Each key, and the file name it ends in, fit for the attachment's header."""
     for index, key in enumerate(keys):
         field = f"{name}[{index}]"

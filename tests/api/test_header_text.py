@@ -319,3 +319,21 @@ def test_a_nul_is_a_400_not_a_500_on_postgresql(
     assert ok.status_code == 200, ok.get_json()
     with make_session_factory(make_engine(pg_url))() as session:
         assert stored(session) == 1
+
+
+def test_a_template_names_its_attachments_and_subject_alike(
+    client: FlaskClient, keys: Keys
+) -> None:
+    auth = keys.header("templates")
+    base = {"name": "receipt", "subject": "Receipt", "html": "<p>Thanks</p>"}
+    cases = [
+        ({"subject": "Receipt\x1b"}, "`subject` must not contain control characters (U+001B)"),
+        (
+            {"attachments": ["terms/\u202etxt.exe"]},
+            "`attachments[0]` must not contain bidirectional control characters (U+202E)",
+        ),
+    ]
+    for change, error in cases:
+        response = client.post("/templates", json={**base, **change}, headers=auth)
+        assert response.status_code == 400, response.get_json()
+        assert response.get_json()["error"] == error
