@@ -8,6 +8,7 @@ rule, most of these were a 200 whose email then failed in the worker, and a NUL 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
+from api.keys import create_key
 from mailroom.migrate import upgrade
 from models import Email
 from models.db import make_engine, make_session_factory
@@ -270,17 +272,31 @@ def test_gomail_refuses_upload_names_and_keeps_no_file(
 
 
 @pytest.fixture
-def pg_app(pg_url: str, storage_root: Path) -> Flask:
+def pg_app(pg_url: str, storage_root: Path) -> Iterator[Flask]:
     """The API on a migrated PostgreSQL database, which refuses a NUL in any text column."""
     upgrade(pg_url)
-    return create_app({"TESTING": True, "DATABASE_URL": pg_url, "STORAGE_LOCAL_ROOT": storage_root})
+    app = create_app({"TESTING": True, "DATABASE_URL": pg_url, "STORAGE_LOCAL_ROOT": storage_root})
+    yield app
+    app.extensions["mailroom.engine"].dispose()
+
+
+@pytest.fixture
+def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the same database, for keys and for looking at what was stored."""
+    engine = make_engine(pg_url)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.mark.postgres
 def test_a_nul_is_a_400_not_a_500_on_postgresql(
-    pg_app: Flask, pg_url: str, storage_root: Path
+    pg_app: Flask, pg_sessions: sessionmaker[Session], storage_root: Path
 ) -> None:
-    client, keys = pg_app.test_client(), Keys(pg_app)
+    client = pg_app.test_client()
+    with pg_sessions() as session:
+        _, plaintext = create_key(session, "test", ["send"])
+        session.commit()
+    auth = {"Authorization": f"Bearer {plaintext}"}
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("/send", {**SEND, "subject": "a\x00b"}, "`subject`"),
         ("/send", {**SEND, "text": "a\x00b", "html": None}, "`text`"),
@@ -300,7 +316,7 @@ def test_a_nul_is_a_400_not_a_500_on_postgresql(
         ),
     ]
     for path, body, field in cases:
-        response = client.post(path, json=body, headers=keys.header("send"))
+        response = client.post(path, json=body, headers=auth)
         assert response.status_code == 400, (path, response.get_json())
         assert f"{field} must not contain control characters (U+0000)" in response.get_data(
             as_text=True
@@ -308,16 +324,16 @@ def test_a_nul_is_a_400_not_a_500_on_postgresql(
     gomail = client.post(
         SEND_EMAIL,
         data={**FIELDS, "body": "<p>\x00</p>", "attachment": file_part(b"%PDF-1.4", "r.pdf")},
-        headers=keys.header("send"),
+        headers=auth,
         content_type="multipart/form-data",
     )
     assert gomail.status_code == 400
     assert gomail.get_json()["message"] == "`body` must not contain control characters (U+0000)"
     # And nothing was stored, while a normal send right after works.
     assert [p for p in storage_root.rglob("*") if p.is_file()] == []
-    ok = client.post("/send", json=SEND, headers=keys.header("send"))
+    ok = client.post("/send", json=SEND, headers=auth)
     assert ok.status_code == 200, ok.get_json()
-    with make_session_factory(make_engine(pg_url))() as session:
+    with pg_sessions() as session:
         assert stored(session) == 1
 
 
