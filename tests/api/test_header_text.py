@@ -342,7 +342,7 @@ def test_a_template_names_its_attachments_and_subject_alike(
 ) -> None:
     auth = keys.header("templates")
     base = {"name": "receipt", "subject": "Receipt", "html": "<p>Thanks</p>"}
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"subject": "Receipt\x1b"}, "`subject` must not contain control characters (U+001B)"),
         (
             {"attachments": ["terms/\u202etxt.exe"]},
