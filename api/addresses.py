@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from api.header_text import has_unsafe, shown
+
 _SEPARATORS = re.compile(r"[,\s]+")
 
 
@@ -49,8 +51,8 @@ def _checked(name: str, addr: str, raw: str) -> str:
 
 def format_address(raw: str) -> str:
     """One address, `Name <addr>` or `addr`, in the canonical form we store and send."""
-    if "\r" in raw or "\n" in raw:
-        raise invalid(raw.replace("\r", "\\r").replace("\n", "\\n"))
+    if has_unsafe(raw):
+        raise invalid(shown(raw))
     text = raw.strip()
     name, addr = parseaddr(text) if "<" in text else ("", text)
     return _checked(name, addr, text)
@@ -59,8 +61,8 @@ def format_address(raw: str) -> str:
 def split_addresses(value: str | list[str]) -> list[str]:
     """A string of addresses (commas or spaces between them) or a list -> each one, checked."""
     if isinstance(value, str):
-        if "\r" in value or "\n" in value:
-            raise invalid(value.replace("\r", "\\r").replace("\n", "\\n"))
+        if has_unsafe(value):
+            raise invalid(shown(value))
         if "<" in value:
             pairs = getaddresses([value])
             result = [_checked(name, addr, value) for name, addr in pairs if name or addr]

@@ -12,13 +12,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from flask import current_app, g
+from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 from kombu.exceptions import KombuError
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from sqlalchemy.orm import Session
 
+from api import idempotency
 from api.accept import with_default_sender, with_template
 from api.auth import require_scope
 from api.blueprint import Blueprint
@@ -124,6 +126,9 @@ class BatchAnswerSchema(BaseSchema):
     status = fields.String()
 
 
+_BATCH_RESPONSE = envelope("BatchResponse", BatchAnswerSchema)()
+
+
 @bp.route("/send/batch")
 class SendBatch(MethodView):
     """Many emails, one request."""
@@ -131,37 +136,46 @@ class SendBatch(MethodView):
     @require_scope("send")
     @bp.arguments(BatchRequestSchema)
     @bp.response(200, envelope("BatchResponse", BatchAnswerSchema))
-    def post(self, batch: Batch) -> dict[str, Any]:
+    @bp.alt_response(409, response="DEFAULT_ERROR")
+    @bp.doc(parameters=[idempotency.HEADER_PARAMETER])
+    def post(self, batch: Batch) -> Response:
         """Validate every recipient, store every email at once, publish them in chunks."""
         session = db()
-        loader = TemplateLoader(session)
-        message = with_default_sender(batch.message, "from")
-        spec = None
-        if message.template_id is not None:
-            spec = loader.spec(str(message.template_id))
-            template = loader.row(str(message.template_id))
-            if spec is None or template is None:
-                raise BadRequest(f"Template `{message.template_id}` not found")
-            message = with_template(message, template)
-        check_attachments(current_app.extensions["mailroom.storage"], message.attachments)
-        batch_id = uuid.uuid4()
-        message = message.but(tags=(*message.tags, f"batch:{batch_id}"))
-        if batch.list_id is not None:
-            return success("List send queued", _queue_list(message, batch.list_id, batch_id, spec))
+        answer, replayed = idempotency.answer_once(
+            session,
+            idempotency.from_request(g.api_key.id),
+            lambda remember: _send_batch(session, batch, remember),
+        )
+        response = jsonify(answer)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
 
-        requests = [
-            _recipient_email(recipient.request(message), index, spec, loader)
-            for index, recipient in enumerate(batch.recipients)
-        ]
-        emails = accept(session, requests, correlation_id=g.correlation_id)
-        session.commit()
-        queued = [e.id for e in emails if e.status == EmailStatus.QUEUED]
-        if publish(session, queued, bulk=True):
-            raise ServiceUnavailable(
-                f"broker unavailable: batch {batch_id} ({len(emails)} emails) is stored and "
-                "will be sent once the broker is back"
-            )
-        return success(
+
+def _send_batch(session: Session, batch: Batch, remember: idempotency.Remember) -> dict[str, Any]:
+    """Check, store and queue a batch (or hand a list send to its task); the answer's body."""
+    loader = TemplateLoader(session)
+    message = with_default_sender(batch.message, "from")
+    spec = None
+    if message.template_id is not None:
+        spec = loader.spec(str(message.template_id))
+        template = loader.row(str(message.template_id))
+        if spec is None or template is None:
+            raise BadRequest(f"Template `{message.template_id}` not found")
+        message = with_template(message, template)
+    check_attachments(current_app.extensions["mailroom.storage"], message.attachments)
+    batch_id = uuid.uuid4()
+    message = message.but(tags=(*message.tags, f"batch:{batch_id}"))
+    if batch.list_id is not None:
+        return _queue_list(message, batch.list_id, batch_id, spec, remember)
+
+    requests = [
+        _recipient_email(recipient.request(message), index, spec, loader)
+        for index, recipient in enumerate(batch.recipients)
+    ]
+    emails = accept(session, requests, correlation_id=g.correlation_id)
+    answer = _BATCH_RESPONSE.dump(
+        success(
             "Batch queued successfully",
             {
                 "batch_id": batch_id,
@@ -172,6 +186,16 @@ class SendBatch(MethodView):
                 "status": "queued",
             },
         )
+    )
+    remember(answer, None)
+    session.commit()
+    queued = [e.id for e in emails if e.status == EmailStatus.QUEUED]
+    if publish(session, queued, bulk=True):
+        raise ServiceUnavailable(
+            f"broker unavailable: batch {batch_id} ({len(emails)} emails) is stored and "
+            "will be sent once the broker is back"
+        )
+    return cast(dict[str, Any], answer)
 
 
 def _recipient_email(
@@ -190,27 +214,44 @@ def _recipient_email(
 
 
 def _queue_list(
-    message: SendRequest, list_id: uuid.UUID, batch_id: uuid.UUID, spec: TemplateSpec | None
+    message: SendRequest,
+    list_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    spec: TemplateSpec | None,
+    remember: idempotency.Remember,
 ) -> dict[str, Any]:
     """Hand a list send to a task that pages through the members."""
-    recipient_list = db().get(RecipientList, list_id)
+    session = db()
+    recipient_list = session.get(RecipientList, list_id)
     if recipient_list is None:
         raise NotFound(f"List `{list_id}` not found")
     if spec is not None:
         try:
-            check_variables(spec, message.variables, lookup=TemplateLoader(db()).spec)
+            check_variables(spec, message.variables, lookup=TemplateLoader(session).spec)
         except RenderError as err:
             if "is required" not in err.message:  # members' columns may supply it
                 raise BadRequest(err.message) from err
+    answer = _BATCH_RESPONSE.dump(
+        success(
+            "List send queued",
+            {
+                "batch_id": batch_id,
+                "email_ids": [],
+                "count": recipient_list.member_count,
+                "suppressed": 0,
+                "list_id": list_id,
+                "status": "queued",
+            },
+        )
+    )
+    # The key's row is written (and a concurrent twin waits on it) before the task is sent,
+    # and committed only once it is: a refused publish leaves the key free for a retry.
+    remember(answer, None)
+    session.flush()
     try:
         celery_app.send_task(SEND_LIST, (str(batch_id), str(list_id), request_to_json(message)))
     except (KombuError, OSError) as err:
+        session.rollback()
         raise ServiceUnavailable(f"broker unavailable: list send {batch_id} not queued") from err
-    return {
-        "batch_id": batch_id,
-        "email_ids": [],
-        "count": recipient_list.member_count,
-        "suppressed": 0,
-        "list_id": list_id,
-        "status": "queued",
-    }
+    session.commit()
+    return cast(dict[str, Any], answer)

@@ -7,12 +7,14 @@ or before the view runs (401, 405, 413, 429) get that shape from api/errors.py, 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.views import MethodView
 from marshmallow import (
     Schema,
@@ -23,18 +25,27 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+from sqlalchemy.orm import Session
 
+from api import idempotency
 from api.accept import accept_email, with_default_sender
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.errors import GOMAIL_PREFIX, BadRequest, ServiceUnavailable, format_validation_messages
+from api.errors import (
+    GOMAIL_PREFIX,
+    ApiError,
+    BadRequest,
+    ServiceUnavailable,
+    format_validation_messages,
+)
+from api.header_text import character_error, filename_error
 from api.schemas import (
     Address,
     AddressList,
     BaseSchema,
+    check_header_text,
     check_recipients,
-    no_line_breaks,
     send_request,
 )
 from api.storage_checks import AttachmentsTooLarge
@@ -43,6 +54,7 @@ from storage import StorageError, clean_filename
 from storage.hygiene import SNIFF_BYTES, AttachmentDenied, sniff_content_type
 from store.request import SendRequest
 
+log = logging.getLogger(__name__)
 bp = Blueprint(
     "gomail",
     __name__,
@@ -72,7 +84,7 @@ class GoMailRequestSchema(BaseSchema):
 
     @validates_schema
     def _headers_and_recipients(self, data: dict[str, Any], **_: Any) -> None:
-        no_line_breaks("subject", data["subject"])
+        check_header_text("subject", data["subject"])
         check_recipients(data, "to_addresses")
 
     @post_load
@@ -105,6 +117,7 @@ _ERRORS = {
     400: "Bad input: a missing field, an invalid address, a refused file",
     401: "No API key, or an unknown one",
     403: "The key lacks the `send` scope",
+    409: "An `Idempotency-Key` already used with a different request",
     413: "The files exceed MAX_ATTACHMENTS_BYTES, or the body the request size limit",
     429: "Too many requests for this key",
     500: "Unexpected error (logged)",
@@ -123,6 +136,7 @@ def _document_errors(view: Any) -> Any:
 class Upload:
     """One uploaded file, checked and named, not yet stored."""
 
+    field: str
     filename: str
     data: bytes
     content_type: str
@@ -135,6 +149,7 @@ class GoMailSend(MethodView):
 
     @require_scope("send")
     @bp.doc(
+        parameters=[idempotency.HEADER_PARAMETER],
         requestBody={
             "required": True,
             "content": {
@@ -153,32 +168,79 @@ class GoMailSend(MethodView):
     )
     @bp.response(200, GoMailAnswerSchema)
     @_document_errors
-    def post(self) -> dict[str, Any]:
+    def post(self) -> Any:
         """Validate, store the uploaded files, then the email, and queue it.
 
         In multipart, every file part (whatever its field name) is an attachment.
         """
+        text_fields = _fields()
         try:
-            loaded: SendRequest = GoMailRequestSchema().load(_fields())
+            loaded: SendRequest = GoMailRequestSchema().load(text_fields)
         except ValidationError as err:
             raise BadRequest("; ".join(format_validation_messages(err.messages))) from err
         loaded = with_default_sender(loaded, "from_address")
         uploads = _uploads()
-        # The uploads are named after the email, so they are stored before its row exists.
-        email_id = uuid.uuid4()
-        loaded = loaded.but(attachments=tuple(_store(uploads, email_id)))
-        # GoMail's body is HTML as it is, not a template: `{{` in it stays `{{`.
-        rendered = Rendered(subject=loaded.subject or "", html=loaded.html, text=None)
-        email = accept_email(db(), loaded, rendered, email_id=email_id)
-        return {"success": True, "message": "Email queued successfully", "email_id": email.id}
+        session = db()
+        answer, replayed = idempotency.answer_once(
+            session,
+            idempotency.from_request(g.api_key.id, _fingerprint(text_fields, uploads)),
+            lambda remember: _send(session, loaded, uploads, remember),
+        )
+        if replayed:
+            return answer, 200, {"Idempotent-Replayed": "true"}
+        return answer
+
+
+def _send(
+    session: Session, loaded: SendRequest, uploads: list[Upload], remember: idempotency.Remember
+) -> dict[str, Any]:
+    """Store the uploads, then the email, and queue it; the uploads go again if the email
+    is not stored, so a failed request leaves no file behind."""
+    # The uploads are named after the email, so they are stored before its row exists.
+    email_id = uuid.uuid4()
+    keys = _store(uploads, email_id)
+    # GoMail's body is HTML as it is, not a template: `{{` in it stays `{{`.
+    rendered = Rendered(subject=loaded.subject or "", html=loaded.html, text=None)
+    try:
+        email = accept_email(
+            session,
+            loaded.but(attachments=tuple(keys)),
+            rendered,
+            email_id=email_id,
+            before_commit=lambda email: remember(_answer(email.id), email.id),
+        )
+    except ApiError as err:
+        if err.email_id is None:  # an error that carries the email's id comes after its commit
+            _remove(keys)
+        raise
+    except BaseException:
+        _remove(keys)
+        raise
+    return _answer(email.id)
+
+
+def _answer(email_id: uuid.UUID) -> dict[str, Any]:
+    """GoMail's success answer, as JSON."""
+    return {"success": True, "message": "Email queued successfully", "email_id": str(email_id)}
+
+
+def _fingerprint(text_fields: dict[str, Any], uploads: list[Upload]) -> dict[str, Any]:
+    """What makes two requests the same, for `Idempotency-Key`: the fields and each file."""
+    files = [[u.field, u.filename, hashlib.sha256(u.data).hexdigest()] for u in uploads]
+    return {"fields": text_fields, "files": files}
 
 
 def _fields() -> dict[str, Any]:
     """The text fields of a JSON object or a form (a form field given twice is a list)."""
     if request.mimetype in _FORM_TYPES:
-        return {
+        form = {
             name: values[0] if len(values) == 1 else values for name, values in request.form.lists()
         }
+        # PostgreSQL refuses a NUL in any text (JSON bodies are checked in api/unicode_check.py).
+        for name, values in request.form.lists():
+            if any("\x00" in value for value in values):
+                raise BadRequest(character_error(name, "\x00"))
+        return form
     if request.is_json:
         body = request.get_json(silent=True)
         if body is None:
@@ -193,10 +255,12 @@ def _uploads() -> list[Upload]:
     """Every file part, checked against the attachment policy and the size limit."""
     policy = current_app.extensions["mailroom.attachment_policy"]
     uploads: list[Upload] = []
-    for _, upload in request.files.items(multi=True):
+    for field, upload in request.files.items(multi=True):
         data = upload.read()
         if not upload.filename and not data:
             continue  # a browser's file input left empty
+        if error := filename_error(f"{field}.filename", upload.filename or ""):
+            raise BadRequest(error)
         filename = clean_filename(upload.filename or "")
         content_type = sniff_content_type(data[:SNIFF_BYTES], filename)
         if content_type == "application/octet-stream" and upload.mimetype:
@@ -206,7 +270,7 @@ def _uploads() -> list[Upload]:
             policy.check_type(filename, content_type)
         except AttachmentDenied as err:
             raise BadRequest(str(err)) from err
-        uploads.append(Upload(filename, data, content_type))
+        uploads.append(Upload(field, filename, data, content_type))
     total, limit = sum(len(u.data) for u in uploads), current_app.config["MAX_ATTACHMENTS_BYTES"]
     if total > limit:
         raise AttachmentsTooLarge(
@@ -216,7 +280,10 @@ def _uploads() -> list[Upload]:
 
 
 def _store(uploads: list[Upload], email_id: uuid.UUID) -> list[str]:
-    """Write each upload where every worker can read it; their keys, in upload order."""
+    """Write each upload where every worker can read it; their keys, in upload order.
+
+    If one cannot be written, those already written are removed.
+    """
     storage = current_app.extensions["mailroom.storage"]
     folder = f"{current_app.config['UPLOADS_BUCKET']}/gomail/{email_id}"
     keys: list[str] = []
@@ -225,9 +292,21 @@ def _store(uploads: list[Upload], email_id: uuid.UUID) -> list[str]:
         try:
             storage.write(key, upload.data, upload.content_type)
         except StorageError as err:
+            _remove(keys)
             raise ServiceUnavailable(f"object storage unavailable: {err}") from err
         keys.append(key)
     return keys
+
+
+def _remove(keys: list[str]) -> None:
+    """Delete uploads whose email was not stored; a failure is logged (nothing else refers to
+    them) and does not hide the request's own error."""
+    storage = current_app.extensions["mailroom.storage"]
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError:
+            log.warning("could not remove upload %s of a failed request", key, exc_info=True)
 
 
 def _unique(filenames: Iterable[str]) -> list[str]:

@@ -3,6 +3,8 @@
 The key's row is inserted in the same transaction as the email it answers for, under a
 unique (api key, header value) constraint: of two concurrent requests, exactly one commits,
 and the other replays its answer. A different body under the same key is a 409.
+`answer_once` is that whole story, for every sending endpoint (`/send`, Hasura's `sendEmail`,
+`/send/batch`, GoMail's): each gives it a function that stores and answers.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from flask import Response, jsonify, request
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.errors import BadRequest, Conflict
@@ -24,7 +28,18 @@ from models import IdempotencyKey, utcnow
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
+# The header as an OpenAPI parameter, for each endpoint that honours it.
+HEADER_PARAMETER = {
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "the same key and body within 24 h return the first answer",
+}
 _VALID = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+# What a store function calls, before its commit, with its answer and the email it stored.
+Remember = Callable[[dict[str, Any], "uuid.UUID | None"], None]
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,38 @@ def from_request(api_key_id: uuid.UUID, body: Any = None) -> Idempotency | None:
         body = request.get_json(silent=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return Idempotency(api_key_id, key, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def answer_once(
+    session: Session, idem: Idempotency | None, store: Callable[[Remember], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """`store`'s answer, and False; or, for a key already used, its first answer, and True.
+
+    `store` validates what is left to validate, writes, calls the `Remember` it is given with
+    its answer before it commits, commits and answers. Without a key it simply runs.
+    """
+    if idem is None:
+        return store(_forget), False
+    previous = previous_answer(session, idem)
+    if previous is not None:
+        return previous, True
+
+    def remember_answer(answer: dict[str, Any], email_id: uuid.UUID | None) -> None:
+        remember(session, idem, answer, email_id)
+
+    try:
+        return store(remember_answer), False
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        session.rollback()
+        previous = previous_answer(session, idem)
+        if previous is None:
+            raise
+        return previous, True
+
+
+def _forget(answer: dict[str, Any], email_id: uuid.UUID | None) -> None:
+    """No key, nothing to remember."""
 
 
 def replay(session: Session, idem: Idempotency) -> Response | None:
@@ -88,7 +135,7 @@ def _live_row(session: Session, idem: Idempotency) -> IdempotencyKey | None:
 
 
 def remember(
-    session: Session, idem: Idempotency, answer: dict[str, Any], email_id: uuid.UUID
+    session: Session, idem: Idempotency, answer: dict[str, Any], email_id: uuid.UUID | None
 ) -> None:
     """Add the key's row to the session, to commit with the email."""
     session.add(

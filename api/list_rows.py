@@ -17,6 +17,7 @@ from typing import IO, Any
 from email_validator import EmailNotValidError, validate_email
 
 from api.addresses import AddressError, bare_address, format_address
+from api.header_text import header_text_error
 
 MAX_NAME = 200
 
@@ -149,6 +150,8 @@ def _member(
     name = row[name_at].strip() or None if name_at is not None else None
     if name is not None and len(name) > MAX_NAME:
         return RowError(line, f"the name is longer than {MAX_NAME} characters")
+    if name is not None and (error := header_text_error("name", name)):
+        return RowError(line, error)  # it becomes the display name of the member's `To:`
     pairs = enumerate(zip(header, row, strict=True))
     variables = {key: value for at, (key, value) in pairs if at != email_at}
     return Member(line, email, name, variables)

@@ -20,6 +20,7 @@ from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
 from api.errors import BadRequest, NotFound
+from api.header_text import header_text_error
 from api.list_rows import MAX_NAME, member_email
 from api.schemas import BaseSchema, envelope, success
 from models import ListMember, RecipientList
@@ -167,6 +168,9 @@ def _checked(members: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
             checked.append((member_email(member["email"]), member))
         except AddressError as err:
             raise BadRequest(f"`members.{index}`: {err}") from err
+        # The name is the display name of the member's `To:` in a list send.
+        if member["name"] and (error := header_text_error(f"members.{index}.name", member["name"])):
+            raise BadRequest(error)
     return checked
 
 

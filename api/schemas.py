@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
@@ -10,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from api.addresses import AddressError, format_address, split_addresses
 from api.errors import format_validation_messages
+from api.header_text import filename_error, header_text_error
 from store.request import SendRequest
 
 _HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]+$")
@@ -22,10 +24,18 @@ class BaseSchema(Schema):
         unknown = RAISE
 
 
-def no_line_breaks(name: str, value: str) -> None:
-    """Refuse CR or LF where they would start a new header."""
-    if "\r" in value or "\n" in value:
-        raise ValidationError(f"`{name}` must not contain line breaks")
+def check_header_text(name: str, value: str) -> None:
+    """Refuse what no header may carry (api/header_text.py), naming the field `name`."""
+    if error := header_text_error(name, value):
+        raise ValidationError(error)
+
+
+def check_attachment_keys(keys: Iterable[str], name: str = "attachments") -> None:
+    """Each key, and the file name it ends in, fit for the attachment's header."""
+    for index, key in enumerate(keys):
+        field = f"{name}[{index}]"
+        if error := header_text_error(field, key) or filename_error(field, key.rsplit("/", 1)[-1]):
+            raise ValidationError(error)
 
 
 def check_recipients(data: dict[str, Any], to_name: str) -> None:
@@ -96,7 +106,7 @@ class Headers(fields.Dict):
         for name, header_value in headers.items():
             if not _HEADER_NAME.match(name):
                 raise ValidationError(f"header `{name}` is not allowed: only `X-` names")
-            no_line_breaks(name, header_value)
+            check_header_text(name, header_value)
         return headers
 
 
@@ -176,7 +186,10 @@ class MessageFields(LocaleFields):
                     "`subject` and `html` or `text` are required when there is no `templateId`"
                 )
         if "subject" in data:
-            no_line_breaks("subject", data["subject"])
+            check_header_text("subject", data["subject"])
+        for index, tag in enumerate(data.get("tags", ())):
+            check_header_text(f"tags[{index}]", tag)
+        check_attachment_keys(data.get("attachments", ()))
 
 
 def send_request(data: dict[str, Any]) -> SendRequest:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 from marshmallow import fields, post_load
-from sqlalchemy.exc import IntegrityError
 
 from api import idempotency
 from api.accept import accept_email, with_default_sender, with_template
@@ -79,17 +78,7 @@ class Send(MethodView):
     @bp.arguments(_SEND_REQUEST)
     @bp.response(200, SEND_RESPONSE_SCHEMA)
     @bp.alt_response(409, response="DEFAULT_ERROR")
-    @bp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 255},
-                "description": "the same key and body within 24 h return the first answer",
-            }
-        ]
-    )
+    @bp.doc(parameters=[idempotency.HEADER_PARAMETER])
     def post(self, request: SendRequest) -> Response:
         """Validate, render, store and queue one email; nothing waits for a provider."""
         sent = send_email(request, idempotency.from_request(g.api_key.id))
@@ -114,31 +103,23 @@ def send_email(request: SendRequest, idem: idempotency.Idempotency | None = None
     so they validate, store and answer alike. With `idem`, a key already used answers as it did.
     """
     session = db()
-    if idem is not None:
-        previous = idempotency.previous_answer(session, idem)
-        if previous is not None:
-            return Sent(previous, replayed=True)
-    request = with_default_sender(request, "from")
-    started = time.perf_counter()
-    request, rendered = _render(request, TemplateLoader(session))
-    metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
-    check_attachments(current_app.extensions["mailroom.storage"], request.attachments)
 
-    def remember(email: Accepted) -> None:
-        if idem is not None:
-            dumped = _SEND_RESPONSE.dump(_answer(email))
-            idempotency.remember(session, idem, dumped, email.id)
+    def store(remember: idempotency.Remember) -> dict[str, Any]:
+        checked = with_default_sender(request, "from")
+        started = time.perf_counter()
+        checked, rendered = _render(checked, TemplateLoader(session))
+        metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
+        check_attachments(current_app.extensions["mailroom.storage"], checked.attachments)
+        email = accept_email(
+            session,
+            checked,
+            rendered,
+            before_commit=lambda email: remember(_SEND_RESPONSE.dump(_answer(email)), email.id),
+        )
+        return cast(dict[str, Any], _SEND_RESPONSE.dump(_answer(email)))
 
-    try:
-        email = accept_email(session, request, rendered, before_commit=remember)
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        session.rollback()
-        previous = idempotency.previous_answer(session, idem) if idem is not None else None
-        if previous is None:
-            raise
-        return Sent(previous, replayed=True)
-    return Sent(_SEND_RESPONSE.dump(_answer(email)))
+    answer, replayed = idempotency.answer_once(session, idem, store)
+    return Sent(answer, replayed)
 
 
 def _answer(email: Accepted) -> dict[str, Any]:

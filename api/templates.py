@@ -15,7 +15,13 @@ from api.blueprint import Blueprint
 from api.db import db
 from api.errors import BadRequest, NotFound
 from api.paging import newest_first, page
-from api.schemas import BaseSchema, envelope, no_line_breaks, success
+from api.schemas import (
+    BaseSchema,
+    check_attachment_keys,
+    check_header_text,
+    envelope,
+    success,
+)
 from api.storage_checks import check_attachments
 from mailroom.specs import TemplateLoader, load_brand
 from models import Brand, Template, TemplateTranslation
@@ -72,7 +78,8 @@ class TemplateInSchema(BaseSchema):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValidationError(f"variable `{duplicates[0]}` is declared twice")
-        no_line_breaks("subject", data.get("subject", ""))
+        check_header_text("subject", data.get("subject", ""))
+        check_attachment_keys(data.get("attachments", []))
 
 
 class TemplateOutSchema(BaseSchema):

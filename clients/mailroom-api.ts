@@ -1309,7 +1309,10 @@ export interface operations {
     postGoMailSend: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the same key and body within 24 h return the first answer */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1366,6 +1369,15 @@ export interface operations {
             };
             /** @description The key lacks the `send` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoMailAnswer"];
+                };
+            };
+            /** @description An `Idempotency-Key` already used with a different request */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1423,7 +1435,10 @@ export interface operations {
     postGoMailSendAlias: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the same key and body within 24 h return the first answer */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1480,6 +1495,15 @@ export interface operations {
             };
             /** @description The key lacks the `send` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoMailAnswer"];
+                };
+            };
+            /** @description An `Idempotency-Key` already used with a different request */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2227,7 +2251,10 @@ export interface operations {
     postSendBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the same key and body within 24 h return the first answer */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2249,6 +2276,7 @@ export interface operations {
             400: components["responses"]["BAD_REQUEST"];
             401: components["responses"]["DEFAULT_ERROR"];
             403: components["responses"]["DEFAULT_ERROR"];
+            409: components["responses"]["DEFAULT_ERROR"];
             413: components["responses"]["DEFAULT_ERROR"];
             429: components["responses"]["DEFAULT_ERROR"];
             500: components["responses"]["DEFAULT_ERROR"];

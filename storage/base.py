@@ -55,6 +55,10 @@ class ObjectStorage(Protocol):
         """Store `data` under `key`, replacing what was there."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object under `key`; one already gone is not an error."""
+        ...
+
 
 def split_key(key: str) -> tuple[str, str]:
     """`bucket/path/to/file` -> (`bucket`, `path/to/file`), refusing empty or escaping parts."""

@@ -98,6 +98,16 @@ class GcsStorage:
             raise StorageError(f"cannot write `{key}`: {err}", key=key) from err
         return ObjectInfo(key=key, size=len(data), content_type=blob.content_type)
 
+    def delete(self, key: str) -> None:
+        """Delete the object; one already gone is not an error."""
+        blob = self._blob(key)
+        try:
+            blob.delete(timeout=self.timeout, retry=self.retry)
+        except api_exceptions.NotFound:
+            return
+        except _FAILURES as err:
+            raise StorageError(f"cannot delete `{key}`: {err}", key=key) from err
+
     def _blob(self, key: str) -> Blob:
         bucket, path = split_key(key)
         return self._get_client().bucket(bucket).blob(path)

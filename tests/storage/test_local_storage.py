@@ -104,3 +104,18 @@ def test_build_storage_defaults_to_local(root: Path) -> None:
     storage = build_storage("local", local_root=root)
 
     assert isinstance(storage, LocalStorage) and storage.root == root.resolve()
+
+
+def test_delete_removes_the_file_and_its_empty_folder(local: LocalStorage, root: Path) -> None:
+    local.write("uploads/gomail/e1/a.pdf", b"a")
+    local.write("uploads/gomail/e1/b.pdf", b"b")
+
+    local.delete("uploads/gomail/e1/a.pdf")
+    assert not (root / "uploads/gomail/e1/a.pdf").exists()
+    assert (root / "uploads/gomail/e1/b.pdf").read_bytes() == b"b"  # the folder is not empty
+    local.delete("uploads/gomail/e1/b.pdf")
+    local.delete("uploads/gomail/e1/b.pdf")  # already gone: not an error
+
+    assert not (root / "uploads/gomail/e1").exists()
+    with pytest.raises(ObjectNotFound):
+        local.stat("uploads/gomail/e1/b.pdf")
