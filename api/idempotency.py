@@ -12,7 +12,6 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -21,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from api.errors import BadRequest, Conflict
 from models import IdempotencyKey, utcnow
+from models.idempotency_key import TTL
 
 HEADER = "Idempotency-Key"
-TTL = timedelta(hours=24)
 _VALID = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
