@@ -49,4 +49,3 @@ def downgrade() -> None:
     op.drop_index("ix_emails_content_kept", table_name="emails")
     with op.batch_alter_table("emails") as batch:
         batch.drop_column("content_purged_at")
-
