@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, null, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -44,7 +44,7 @@ CLEARED_CONTENT: dict[str, Any] = {
     "html": None,
     "text": None,
     "variables": {},
-    "attachment_manifest": None,
+    "attachment_manifest": null(),  # SQL NULL, not JSON null
     "custom_style": None,
     "signature_html": None,
     "signature_text": None,
