@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator
 
 from mailroom.setting_fields import _Section, setting
 
@@ -39,17 +39,22 @@ class RetentionSettings(_Section):
         "longest one purge run; what is left waits for the next run",
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RetentionSettings:
-        if self.content_days < 0 or self.record_days < 0:
-            raise ValueError("retention days must be 0 (forever) or more")
-        if self.batch_size < 1 or self.max_seconds <= 0 or self.interval_seconds <= 0:
-            raise ValueError("the purge's batch size, interval and time must be above 0")
-        if self.content_days and self.record_days and self.record_days < self.content_days:
-            raise ValueError(
-                "MAILROOM_RECORD_RETENTION_DAYS must be at least MAILROOM_RETENTION_DAYS"
-            )
-        return self
+    @field_validator("content_days", "record_days")
+    @classmethod
+    def _days(cls, value: int, info: ValidationInfo) -> int:
+        if value < 0:
+            raise ValueError("expected a number of days, 0 for forever")
+        content = info.data.get("content_days", 0)
+        if info.field_name == "record_days" and value and content and value < content:
+            raise ValueError(f"expected 0 or at least MAILROOM_RETENTION_DAYS ({content})")
+        return value
+
+    @field_validator("interval_seconds", "batch_size", "max_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("expected a number above 0")
+        return value
 
     @property
     def content_age(self) -> timedelta | None:

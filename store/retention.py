@@ -53,7 +53,7 @@ CLEARED_CONTENT: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Purged:
-    """An email the purge cleared or deleted, with the attachment keys it referred to."""
+    """An email the purge cleared or deleted, with the attachment keys it still referred to."""
 
     id: uuid.UUID
     attachment_keys: tuple[str, ...]
@@ -62,7 +62,7 @@ class Purged:
 def _oldest_final(created_before: datetime, limit: int) -> Select[Any]:
     """Final emails created before the cutoff, oldest first, locked (skipping held rows)."""
     return (
-        select(EMAILS.c.id, EMAILS.c.attachment_keys)
+        select(EMAILS.c.id, EMAILS.c.attachment_keys, EMAILS.c.content_purged_at)
         .where(EMAILS.c.created_at < created_before, EMAILS.c.status.in_(_FINAL))
         .order_by(EMAILS.c.created_at)
         .limit(limit)
@@ -71,13 +71,23 @@ def _oldest_final(created_before: datetime, limit: int) -> Select[Any]:
 
 
 def _purged(rows: Sequence[Any]) -> list[Purged]:
-    return [Purged(row.id, tuple(row.attachment_keys or ())) for row in rows]
+    """The emails, with their attachment keys unless their content went earlier (and the
+    uploads with it)."""
+    return [
+        Purged(row.id, () if row.content_purged_at else tuple(row.attachment_keys or ()))
+        for row in rows
+    ]
 
 
-def purge_content(session: Session, created_before: datetime, limit: int) -> list[Purged]:
-    """Clear the content of up to `limit` final emails created before the cutoff."""
+def purge_content(
+    session: Session, created_before: datetime, limit: int, created_after: datetime | None = None
+) -> list[Purged]:
+    """Clear the content of up to `limit` final emails created before the cutoff (and after
+    `created_after`: older ones are the record purge's, which deletes them whole)."""
     conn = connection(session)
     query = _oldest_final(created_before, limit).where(EMAILS.c.content_purged_at.is_(None))
+    if created_after is not None:
+        query = query.where(EMAILS.c.created_at >= created_after)
     rows = conn.execute(query).all()
     if rows:
         conn.execute(
@@ -142,7 +152,8 @@ def count_due(
     records_before: datetime | None,
     keys_before: datetime,
 ) -> Due:
-    """How many rows each part of the purge would touch; a None cutoff: kept forever."""
+    """How many rows each part of the purge would touch (content: of emails not due for
+    deletion); a None cutoff: kept forever."""
     conn = connection(session)
 
     def final_before(cutoff: datetime) -> Select[Any]:
@@ -151,6 +162,8 @@ def count_due(
     content = records = 0
     if content_before is not None:
         query = final_before(content_before).where(EMAILS.c.content_purged_at.is_(None))
+        if records_before is not None:
+            query = query.where(EMAILS.c.created_at >= records_before)
         content = int(conn.scalar(query) or 0)
     if records_before is not None:
         records = int(conn.scalar(final_before(records_before)) or 0)

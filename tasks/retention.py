@@ -67,18 +67,20 @@ def purge(now: datetime | None = None, max_seconds: float | None = None) -> Purg
     report = PurgeReport()
     uploads = Uploads(rt.storage, rt.settings.uploads_bucket)
 
+    records_before = now - policy.record_age if policy.record_age else None
+
     def content() -> int:
         assert policy.content_age is not None
         with runtime.transaction() as session:
-            purged = purge_content(session, now - policy.content_age, size)
+            purged = purge_content(session, now - policy.content_age, size, records_before)
         report.content += len(purged)
         report.uploads += uploads.delete_of(purged)
         return len(purged)
 
     def records() -> int:
-        assert policy.record_age is not None
+        assert records_before is not None
         with runtime.transaction() as session:
-            purged = purge_records(session, now - policy.record_age, size)
+            purged = purge_records(session, records_before, size)
         report.records += len(purged)
         report.uploads += uploads.delete_of(purged)
         return len(purged)

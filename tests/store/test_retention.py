@@ -87,9 +87,10 @@ def test_content_of_old_final_emails_is_cleared_and_their_skeleton_kept(
     recent = old_email(sessions, 29, EmailStatus.SENT)
     in_flight = old_email(sessions, 31, EmailStatus.QUEUED)
     scheduled = old_email(sessions, 31, EmailStatus.SCHEDULED)
+    due_for_deletion = old_email(sessions, 400, EmailStatus.SENT)
 
     with sessions.begin() as session:
-        purged = purge_content(session, utcnow() - 30 * DAY, 100)
+        purged = purge_content(session, utcnow() - 30 * DAY, 100, utcnow() - 365 * DAY)
 
     assert [p.id for p in purged] == [old]
     assert purged[0].attachment_keys == tuple(row(sessions, old).attachment_keys)
@@ -104,11 +105,11 @@ def test_content_of_old_final_emails_is_cleared_and_their_skeleton_kept(
     assert email.content_purged_at is not None
     assert (email.subject, email.status, email.to_addrs) == ("s", "sent", ["b@example.com"])
     assert count_rows(sessions, EmailEvent, old) == 1  # the record stays
-    for kept in (recent, in_flight, scheduled):
+    for kept in (recent, in_flight, scheduled, due_for_deletion):
         assert row(sessions, kept).html == "<p>secret</p>"
     # Done once: a second run finds nothing more.
     with sessions.begin() as session:
-        assert purge_content(session, utcnow() - 30 * DAY, 100) == []
+        assert purge_content(session, utcnow() - 30 * DAY, 100, utcnow() - 365 * DAY) == []
 
 
 def test_old_final_emails_are_deleted_with_every_row_of_theirs(
@@ -142,7 +143,8 @@ def test_batches_take_the_oldest_first_and_never_more_than_the_limit(
         due = count_due(session, utcnow() - 30 * DAY, utcnow() - 365 * DAY, utcnow())
 
     assert [p.id for p in first] == [ids[4], ids[3]]
-    assert (due.content, due.records) == (3, 3)
+    # Content is not cleared first on emails due for deletion: they go whole.
+    assert (due.content, due.records) == (0, 3)
 
 
 def test_idempotency_keys_go_after_their_24_hours(sessions: sessionmaker[Session]) -> None:
