@@ -196,8 +196,9 @@ def main() -> None:
     }
     print(f"settings: {json.dumps(settings)}", flush=True)
     results: dict[str, Any] = {}
-    stack.start()
     try:
+        # Inside the try: what started before a failure to start is stopped too.
+        stack.start()
         for name in chosen:
             runs: list[dict[str, float]] = []
             try:
