@@ -71,13 +71,11 @@ def old_email(sessions: sessionmaker[Session], days: float, status: EmailStatus)
 
 
 def count_rows(sessions: sessionmaker[Session], model: type, eid: uuid.UUID) -> int:
+    """How many rows of `model` the email has."""
+    column = model.email_id  # type: ignore[attr-defined]
     with sessions() as session:
-        return int(
-            session.scalar(
-                select(func.count()).select_from(model).where(model.email_id == eid)  # type: ignore[attr-defined]
-            )
-            or 0
-        )
+        count = session.scalar(select(func.count()).select_from(model).where(column == eid))
+        return int(count or 0)
 
 
 def test_content_of_old_final_emails_is_cleared_and_their_skeleton_kept(
