@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailroom.migrate import upgrade
 from models import (
     ApiKey,
     CallbackDelivery,
@@ -21,6 +23,7 @@ from models import (
     WebhookEndpoint,
     utcnow,
 )
+from models.db import make_engine, make_session_factory
 from store.retention import (
     count_due,
     purge_content,
@@ -169,3 +172,26 @@ def test_idempotency_keys_go_after_their_24_hours(sessions: sessionmaker[Session
         assert purge_idempotency_keys(session, utcnow() - timedelta(hours=24), 10) == 1
     with sessions() as session:
         assert session.scalars(select(IdempotencyKey.key)).all() == ["k2"]
+
+
+@pytest.mark.postgres
+def test_a_batch_skips_rows_another_transaction_holds_instead_of_waiting(pg_url: str) -> None:
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    sessions = make_session_factory(engine)
+    try:
+        held, free = (old_email(sessions, 400 + n, EmailStatus.SENT) for n in range(2))
+        with sessions() as holder:
+            # A webhook's transaction updating the old email, not committed yet.
+            holder.execute(
+                update(Email).where(Email.id == held).values(status=EmailStatus.DELIVERED)
+            )
+            with sessions.begin() as session:
+                session.execute(text("SET LOCAL lock_timeout = '2s'"))
+                purged = purge_records(session, utcnow() - 365 * DAY, 10)
+            holder.commit()
+
+        assert [p.id for p in purged] == [free]
+        assert row(sessions, held).status == EmailStatus.DELIVERED
+    finally:
+        engine.dispose()
