@@ -27,7 +27,7 @@ NPM := npm --prefix clients --no-audit --no-fund
 NODE_STAMP := clients/node_modules/.package-lock.json
 
 .PHONY: install lock lock-check run test test-floors lint licenses clients clients-check \
-  migrate api worker beat flower bench chaos clean
+  migrate api worker beat flower bench bench-purge chaos clean
 
 # uv installs in seconds what pip takes minutes for; it is pinned like everything else.
 $(UV):
@@ -114,6 +114,10 @@ flower: install ## Flower, behind FLOWER_BASIC_AUTH
 bench: install ## every benchmark, 3 runs each, beside its baseline; table + var/bench/results.json
 	./scripts/ensure-services.sh
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-purge: install ## the retention purge of 1,000,000 old emails while sends go on, beside sends alone
+	./scripts/ensure-services.sh
+	$(PY) -m bench.run --only purge --runs 1 $(BENCH_ARGS)
 
 chaos: install ## the fault-injection suite alone (private RabbitMQ and PostgreSQL)
 	$(PY) -m pytest -m chaos tests/chaos $(PYTEST_ARGS)

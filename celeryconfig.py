@@ -87,6 +87,8 @@ task_routes = {
     "mailroom.send_batch": {"queue": LANES["bulk"]},
     "mailroom.send_list": {"queue": LANES["bulk"]},
     "mailroom.send_group": {"queue": LANES["bulk.send"]},
+    # A purge run can take MAILROOM_PURGE_MAX_SECONDS: never ahead of a password reset.
+    "mailroom.purge": {"queue": LANES["bulk"]},
 }
 
 # A publish that cannot reach the broker gives up quickly: the API answers 503 and the sweeper
@@ -109,6 +111,11 @@ beat_schedule = {
         "schedule": _settings.sweep_interval_seconds,
         # A sweep that waited behind a backlog is stale: drop it instead of piling them up.
         "options": {"expires": _settings.sweep_interval_seconds},
-    }
+    },
+    "mailroom-purge": {
+        "task": "mailroom.purge",
+        "schedule": _settings.retention.interval_seconds,
+        "options": {"expires": _settings.retention.interval_seconds},
+    },
 }
 beat_schedule_filename = str(_settings.var_dir / "celerybeat-schedule")

@@ -15,7 +15,6 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -25,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from api.errors import BadRequest, Conflict
 from models import IdempotencyKey, utcnow
+from models.idempotency_key import TTL
 
 HEADER = "Idempotency-Key"
-TTL = timedelta(hours=24)
 # The header as an OpenAPI parameter, for each endpoint that honours it.
 HEADER_PARAMETER = {
     "in": "header",

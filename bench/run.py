@@ -1,11 +1,13 @@
 """`make bench`: start everything, run each scenario three times, print medians with min–max
 beside their baselines and goals, and write the table as JSON.
 
-    python -m bench.run [--runs 3] [--only api,single,latency,bulk,lanes,render]
+    python -m bench.run [--runs 3] [--only api,single,latency,bulk,lanes,render,purge]
                         [--provider-latency-ms 0,100] [--cap-s 120] [--json PATH]
                         [--bulk-emails 10000] [--single-emails 3000] [--lanes-batch 10000]
+                        [--purge-emails 1000000]
                         [--worker SPEC ...] [--worker-env NAME=VALUE ...] [--provider smtp]
 
+Without --only, every scenario but purge (a million rows: `make bench-purge`).
 Figures only: nothing here asserts a time. Ratios compare figures taken in the same run.
 """
 
@@ -27,7 +29,9 @@ from typing import Any
 from bench.stack import ROOT, Stack
 from bench.workers import DEFAULT_WORKERS, WorkerSpec, parse
 
-SCENARIOS = ("api", "single", "latency", "bulk", "lanes", "render")
+SCENARIOS = ("api", "single", "latency", "bulk", "lanes", "render", "purge")
+# What `make bench` runs; the purge scenario (a million rows) only when asked for.
+DEFAULT_SCENARIOS = SCENARIOS[:-1]
 Goal = tuple[str, str, float]
 
 
@@ -53,6 +57,7 @@ def goals(latencies: list[float]) -> dict[str, list[Goal]]:
             ("p90_vs_no_batch", "<=", 2.0),
         ],
         "render": [("renders_per_s", ">=", 2000.0), ("renders_per_cpu_s", ">=", 2000.0)],
+        "purge": [("p90_vs_no_purge", "<=", 2.0)],
     }
 
 
@@ -102,7 +107,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument("--only", default=",".join(DEFAULT_SCENARIOS), help=", ".join(SCENARIOS))
     parser.add_argument("--json", type=Path, default=ROOT / "var" / "bench" / "results.json")
     parser.add_argument(
         "--provider-latency-ms", default="0,100",
@@ -117,6 +122,7 @@ def main() -> None:
     parser.add_argument("--single-emails", "--single-count", type=int, default=3000)
     parser.add_argument("--lanes-batch", type=int, default=10_000)
     parser.add_argument("--lanes-seconds", type=float, default=20.0)
+    parser.add_argument("--purge-emails", type=int, default=1_000_000)
     parser.add_argument(
         "--worker", action="append", type=parse, metavar="SPEC",
         help="one worker process (repeatable), e.g. 'pool=prefork,concurrency=4,queues=a+b'; "
@@ -149,7 +155,7 @@ def main() -> None:
     )  # fmt: skip
     # The harness publishes the no-op chains itself: it must see the same settings.
     os.environ.update(stack.env)
-    from bench import api_load, lanes, scenarios
+    from bench import api_load, lanes, purge_bench, scenarios
 
     postoffice: scenarios.PostOffice | None = None
     if "bulk" in chosen:
@@ -174,6 +180,7 @@ def main() -> None:
             stack, max(latencies), cap, batch=args.lanes_batch, seconds=args.lanes_seconds
         ),
         "render": lambda: scenarios.render(),
+        "purge": lambda: purge_bench.purge(stack, args.purge_emails, cap),
     }
     settings = {
         "workers": [w.describe() for w in workers],
@@ -185,11 +192,13 @@ def main() -> None:
         "bulk_emails": args.bulk_emails,
         "single_emails": args.single_emails,
         "lanes_batch": args.lanes_batch,
+        "purge_emails": args.purge_emails,
     }
     print(f"settings: {json.dumps(settings)}", flush=True)
     results: dict[str, Any] = {}
-    stack.start()
     try:
+        # Inside the try: what started before a failure to start is stopped too.
+        stack.start()
         for name in chosen:
             runs: list[dict[str, float]] = []
             try:

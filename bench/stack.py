@@ -230,7 +230,8 @@ class Stack:
         env["API_WORKERS"] = str(self.api_workers)
         args = [str(BIN / "gunicorn"), "-c", "python:mailroom.gunicorn_conf", "bench.noop:wsgi_app"]
         self.spawn("api", args, env)
-        wait_until(lambda: self._get_ok(f"{self.api}/health"), 30, "the API")
+        # A loaded host can take most of a minute to boot the workers.
+        wait_until(lambda: self._get_ok(f"{self.api}/health"), 120, "the API")
 
     def worker_names(self) -> list[str]:
         """The names (in `procs`) of the worker processes the stack runs."""

@@ -1,5 +1,5 @@
 """The `mailroom` command: database, API keys, test sends, status, templates, providers,
-sending domains, sweeper.
+sending domains, sweeper, retention purge.
 
 Everything runs against the configured database (DATABASE_URL) and broker (BROKER_URL).
 """
@@ -117,6 +117,29 @@ def sweep() -> None:
     from tasks.sweeper import sweep as run_sweep
 
     click.echo(f"re-published {run_sweep()} emails")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="count what is due, change nothing")
+def purge(dry_run: bool) -> None:
+    """Run the retention purge now (what the beat task does every interval), within
+    MAILROOM_PURGE_MAX_SECONDS; with --dry-run, print what it would remove."""
+    from tasks import retention
+
+    if dry_run:
+        due, orphans = retention.due()
+        click.echo(f"content to clear: {due.content}")
+        click.echo(f"emails to delete: {due.records}")
+        click.echo(f"idempotency keys to delete: {due.idempotency_keys}")
+        click.echo(f"orphaned uploads to delete: {orphans}")
+        return
+    done = retention.purge()
+    click.echo(f"content cleared: {done.content}")
+    click.echo(f"emails deleted: {done.records}")
+    click.echo(f"idempotency keys deleted: {done.idempotency_keys}")
+    click.echo(f"uploads deleted: {done.uploads}")
+    if not done.finished:
+        click.echo("stopped at MAILROOM_PURGE_MAX_SECONDS; run it again for the rest", err=True)
 
 
 main.add_command(send)

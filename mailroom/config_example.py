@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from mailroom.config import Settings, _Section
+from mailroom.config import Settings
+from mailroom.setting_fields import _Section
 
 # Read by the libraries or the process manager, not by Settings; listed in .env.example.
 LIBRARY_VARIABLES = (

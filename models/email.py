@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Enum, Index, Integer, String, Text, Uuid
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, address, enum_values, json_value, timestamp, utcnow, uuid_pk
@@ -27,6 +28,13 @@ class Email(Base):
         # The sweeper's query: non-final rows whose lease ran out.
         Index("ix_emails_status_enqueued_at", "status", "enqueued_at"),
         Index("ix_emails_created_at_id", "created_at", "id"),
+        # The retention purge's query: the oldest emails whose content is still kept.
+        Index(
+            "ix_emails_content_kept",
+            "created_at",
+            postgresql_where=sql("content_purged_at IS NULL"),
+            sqlite_where=sql("content_purged_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid_pk]
@@ -80,6 +88,8 @@ class Email(Base):
     # countdown); the sweeper re-publishes rows for which this lies a lease in the past.
     enqueued_at: Mapped[datetime | None]
     created_at: Mapped[timestamp]
+    # When the retention purge cleared the content (bodies, variables, attachment manifest).
+    content_purged_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     events: Mapped[list[EmailEvent]] = relationship(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\\"]+")
@@ -36,6 +38,14 @@ class ObjectInfo:
     content_type: str | None = None
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """An object found under a prefix, with when it was last written (timezone-aware)."""
+
+    key: str
+    updated: datetime
+
+
 class ObjectStorage(Protocol):
     """Read and write objects by key; every implementation bounds its network calls."""
 
@@ -53,6 +63,10 @@ class ObjectStorage(Protocol):
 
     def write(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Store `data` under `key`, replacing what was there."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[ListedObject]:
+        """Every object under the folder `prefix` (`bucket/path/`), in a stable order."""
         ...
 
     def delete(self, key: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -18,7 +19,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud.storage import Blob, Client
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from storage.base import ObjectInfo, ObjectNotFound, StorageError, split_key
+from storage.base import ListedObject, ObjectInfo, ObjectNotFound, StorageError, split_key
 
 # Failures of the transport or of the service, all reported as StorageError. NotFound is
 # handled before these, since it is a GoogleAPICallError too.
@@ -98,11 +99,24 @@ class GcsStorage:
             raise StorageError(f"cannot write `{key}`: {err}", key=key) from err
         return ObjectInfo(key=key, size=len(data), content_type=blob.content_type)
 
+    def list(self, prefix: str) -> Iterator[ListedObject]:
+        """Objects under the folder `prefix`, in key order, a page of listing at a time."""
+        bucket, path = split_key(prefix.rstrip("/"))
+        try:
+            blobs = self._get_client().list_blobs(
+                bucket, prefix=f"{path}/", timeout=self.timeout, retry=self.retry
+            )
+            for blob in blobs:
+                yield ListedObject(key=f"{bucket}/{blob.name}", updated=blob.updated)
+        except api_exceptions.NotFound:
+            return  # no such bucket: nothing stored under it
+        except _FAILURES as err:
+            raise StorageError(f"cannot list `{prefix}`: {err}", key=prefix) from err
+
     def delete(self, key: str) -> None:
         """Delete the object; one already gone is not an error."""
-        blob = self._blob(key)
         try:
-            blob.delete(timeout=self.timeout, retry=self.retry)
+            self._blob(key).delete(timeout=self.timeout, retry=self.retry)
         except api_exceptions.NotFound:
             return
         except _FAILURES as err:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import mimetypes
 import os
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from storage.base import ObjectInfo, ObjectNotFound, split_key
+from storage.base import ListedObject, ObjectInfo, ObjectNotFound, split_key
 
 
 class LocalStorage:
@@ -62,11 +64,33 @@ class LocalStorage:
             raise
         return ObjectInfo(key=key, size=len(data), content_type=content_type)
 
+    def list(self, prefix: str) -> Iterator[ListedObject]:
+        """Files under the folder `prefix`, folder by folder (half-written uploads skipped)."""
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(".upload-"):
+                    continue
+                file = Path(dirpath) / name
+                try:
+                    mtime = file.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # deleted meanwhile
+                key = file.relative_to(self.root).as_posix()
+                yield ListedObject(key=key, updated=datetime.fromtimestamp(mtime, UTC))
+
     def delete(self, key: str) -> None:
-        """Remove the file, and its folder once that is empty (an upload's folder)."""
+        """Remove the file, then the folders it leaves empty (up to its bucket)."""
         path = self._path(key)
         path.unlink(missing_ok=True)
-        try:
-            path.parent.rmdir()
-        except OSError:
-            pass  # not empty, or already gone
+        bucket = self.root / split_key(key)[0]
+        for folder in path.parents:
+            if folder == bucket or bucket not in folder.parents:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty, or gone

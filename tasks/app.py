@@ -28,6 +28,7 @@ celery_app.conf.imports = (
     "tasks.batch",
     "tasks.list_send",
     "tasks.list_imports",
+    "tasks.retention",
 )
 
 
