@@ -27,6 +27,11 @@ class Email(Base):
         # The sweeper's query: non-final rows whose lease ran out.
         Index("ix_emails_status_enqueued_at", "status", "enqueued_at"),
         Index("ix_emails_created_at_id", "created_at", "id"),
+        # The console's list: each filter, then newest first (migration 0010_console_indexes).
+        Index("ix_emails_status_created_at", "status", "created_at", "id"),
+        Index("ix_emails_provider_created_at", "provider", "created_at", "id"),
+        Index("ix_emails_template_id_created_at", "template_id", "created_at", "id"),
+        Index("ix_emails_correlation_id", "correlation_id"),
     )
 
     id: Mapped[uuid_pk]
