@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from console import emails, overview, pages, signin  # noqa: F401 - their views join bp
+from console import emails, overview, pages, signin, templates_page  # noqa: F401 - views join bp
 from console.blueprint import bp
 
 

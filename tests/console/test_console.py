@@ -254,3 +254,36 @@ def test_sign_in_redirects_only_within_the_console(app: Flask, keys: Keys) -> No
             data={"api_key": plaintext, "csrf_token": csrf_of(form.text), "next": wanted},
         )
         assert answer.headers["Location"] == expected
+
+
+WELCOME = {
+    "name": "welcome",
+    "subject": "Welcome {{ CLIENT_NAME }}",
+    "html": "<p>Hello {{ CLIENT_NAME }}</p><script>alert(1)</script>",
+    "variables": [{"name": "CLIENT_NAME", "type": "text", "required": True}],
+}
+
+
+def test_a_template_previews_with_variables_and_sends_a_test(
+    console: Console, db_session: Session
+) -> None:
+    created = console.client.post("/templates", json=WELCOME, headers=console.bearer)
+    assert created.status_code in (200, 201), created.text
+    template_id = created.get_json()["data"]["templateId"]
+    page = f"/console/templates/{template_id}"
+    assert "CLIENT_NAME" in console.client.get(page).text  # the form, and the missing value
+    filled = console.client.get(f"{page}?var.CLIENT_NAME=Ada")
+    assert "Welcome Ada" in filled.text and 'sandbox=""' in filled.text
+    preview = console.client.get(f"{page}/preview?var.CLIENT_NAME=Ada")
+    assert "Hello Ada" in preview.text
+    assert "default-src 'none'" in preview.headers["Content-Security-Policy"]
+    answer = console.post(
+        f"{page}/test",
+        filled.request.url,
+        to="me@example.com",
+        **{"from": "ops@example.com", "var.CLIENT_NAME": "Ada"},
+    )
+    assert answer.status_code == 303, answer.text
+    sent = db_session.scalars(select(Email)).one()
+    assert sent.subject == "Welcome Ada" and sent.tags == ["console-test"]
+    assert sent.template_id == uuid.UUID(template_id)
