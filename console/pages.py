@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.addresses import AddressError, bare_address, format_address
 from api.db import db
 from console.blueprint import bp, needs
 from console.errors import ConsoleError
-from models import CallbackDelivery, Suppression, Template, WebhookEndpoint
+from models import CallbackDelivery, Suppression, Template, WebhookEndpoint, utcnow
 from store.suppressions import suppress
+from tasks.publish import publish_callbacks
 
 REASONS = ("manual", "hard_bounce", "complaint", "unsubscribe")
 
@@ -82,4 +84,27 @@ def webhooks() -> str:
         .scalars(select(CallbackDelivery).order_by(CallbackDelivery.created_at.desc()).limit(50))
         .all()
     )
-    return render_template("console/webhooks.html", endpoints=endpoints, deliveries=deliveries)
+    return render_template(
+        "console/webhooks.html",
+        endpoints=endpoints,
+        deliveries=deliveries,
+        notice=request.args.get("notice"),
+    )
+
+
+@bp.post("/webhooks/deliveries/<uuid:delivery_id>/redeliver")
+@needs("admin")
+def redeliver(delivery_id: uuid.UUID) -> Any:
+    """POST a delivery to its endpoint again, whatever its state (pending once more)."""
+    session = db()
+    moved = session.execute(
+        update(CallbackDelivery)
+        .where(CallbackDelivery.id == delivery_id)
+        .values(state="pending", next_attempt_at=utcnow())
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise ConsoleError(404, f"Delivery `{delivery_id}` not found")
+    session.commit()
+    # A lost publish is not lost work: the sweeper re-publishes overdue pending deliveries.
+    publish_callbacks([delivery_id])
+    return redirect(url_for("console.webhooks", notice="Delivery queued again"), code=303)

@@ -11,7 +11,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from console import auth
-from models import ApiKey, Email, EmailEvent, EmailStatus, Suppression, utcnow
+from models import (
+    ApiKey,
+    CallbackDelivery,
+    Email,
+    EmailEvent,
+    EmailStatus,
+    Suppression,
+    WebhookEndpoint,
+    utcnow,
+)
 from tests.conftest import Keys
 from tests.support.console_client import Console, csrf_of
 
@@ -287,3 +296,32 @@ def test_a_template_previews_with_variables_and_sends_a_test(
     sent = db_session.scalars(select(Email)).one()
     assert sent.subject == "Welcome Ada" and sent.tags == ["console-test"]
     assert sent.template_id == uuid.UUID(template_id)
+
+
+def test_a_webhook_delivery_is_redelivered(console: Console, db_session: Session) -> None:
+    endpoint = WebhookEndpoint(url="http://127.0.0.1:9/hook", events=["email.sent"], secret="s")
+    db_session.add(endpoint)
+    db_session.flush()
+    delivery = CallbackDelivery(
+        endpoint_id=endpoint.id,
+        email_id=uuid.uuid4(),
+        event="email.sent",
+        payload={},
+        state="failed",
+        attempts=3,
+        next_attempt_at=utcnow(),
+    )
+    db_session.add(delivery)
+    db_session.commit()
+    page = console.client.get("/console/webhooks").text
+    assert "http://127.0.0.1:9/hook" in page and "failed" in page
+    answer = console.post(
+        f"/console/webhooks/deliveries/{delivery.id}/redeliver", "/console/webhooks"
+    )
+    assert answer.status_code == 303
+    db_session.expire_all()
+    assert db_session.get(CallbackDelivery, delivery.id).state == "pending"  # type: ignore[union-attr]
+    missing = console.post(
+        f"/console/webhooks/deliveries/{uuid.uuid4()}/redeliver", "/console/webhooks"
+    )
+    assert missing.status_code == 404
