@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 from api.db import db
 from console.blueprint import bp
 from console.charts import Chart, bar_chart
+from mailroom.config import get_settings
 from models import Email, EmailStatus, ProviderState, SendAttempt, utcnow
 from tasks.app import celery_app
+from tasks.throttle import parse_rates
 
 log = logging.getLogger(__name__)
 # A chart reads at most this many rows: the overview stays quick on a busy day.
@@ -95,7 +97,11 @@ def overview() -> str:
             _series(day, timedelta(hours=1), 24, "provider")
         ),
     }
-    providers = db().scalars(select(ProviderState).order_by(ProviderState.name)).all()
+    settings = get_settings()
+    states = {p.name: p for p in db().scalars(select(ProviderState))}
+    names = list(dict.fromkeys([*settings.email_providers, *sorted(states)]))
+    rates = parse_rates(settings.provider_rates)
+    providers = [(name, states.get(name), rates.get(name)) for name in names]
     return render_template(
         "console/overview.html",
         charts=charts,

@@ -17,6 +17,8 @@ from models import (
     Email,
     EmailEvent,
     EmailStatus,
+    ProviderState,
+    SendAttempt,
     Suppression,
     WebhookEndpoint,
     utcnow,
@@ -325,3 +327,24 @@ def test_a_webhook_delivery_is_redelivered(console: Console, db_session: Session
         f"/console/webhooks/deliveries/{uuid.uuid4()}/redeliver", "/console/webhooks"
     )
     assert missing.status_code == 404
+
+
+def test_the_overview_shows_volume_providers_and_failures(
+    console: Console, db_session: Session
+) -> None:
+    email_id = console.send()
+    db_session.add(
+        ProviderState(
+            name="ses", failures=5, opened_until=utcnow() + timedelta(minutes=1), last_error="x"
+        )
+    )
+    db_session.add(
+        SendAttempt(
+            email_id=uuid.UUID(email_id), provider="ses", outcome="failed", error="503 busy"
+        )
+    )
+    db_session.commit()
+    page = console.client.get("/console/").text
+    assert page.count("<svg") == 4 and "queued: 1" in page
+    assert "open until" in page and "outbox" in page
+    assert "503 busy — 1" in page
