@@ -348,3 +348,14 @@ def test_the_overview_shows_volume_providers_and_failures(
     assert page.count("<svg") == 4 and "queued: 1" in page
     assert "open until" in page and "outbox" in page
     assert "503 busy — 1" in page
+
+
+def test_a_tags_counts_are_among_its_newest_emails(console: Console) -> None:
+    for _ in range(3):
+        console.send(tags=["reset"])
+    console.send(tags=["other"])
+    page = console.client.get("/console/emails?tag=reset").text
+    assert "queued</a>: 3" in page and "Counts among the newest" not in page
+    with mock.patch("console.email_query.TAG_WINDOW", 2):
+        page = console.client.get("/console/emails?tag=reset").text
+    assert "queued</a>: 2" in page and "Counts among the newest 2 matching emails" in page
