@@ -22,28 +22,29 @@ class Entry:
     duration_ms: float | None = None
     recipient: str | None = None
     detail: Any = None
-    # "failover" when this attempt tried another provider after the previous one failed;
-    # "ambiguous" when the provider may have sent it (never failed over from).
-    flag: str | None = None
+    # This attempt tried another provider after the previous one failed.
+    failover: bool = False
+    # The provider may have sent it (timed out mid-send): never failed over from.
+    ambiguous: bool = False
 
 
 def timeline(email: Email) -> list[Entry]:
     """Events and attempts by time; each attempt says whether it was a failover hop."""
     entries = [
-        Entry(e.at, "event", e.type, e.provider, recipient=e.recipient, detail=e.detail)
+        Entry(
+            e.at,
+            "event",
+            e.type,
+            e.provider,
+            recipient=e.recipient,
+            detail=e.detail,
+            ambiguous=e.type == "ambiguous",
+        )
         for e in email.events
     ]
     previous = None
     for a in email.attempts:
-        flag = None
-        if a.error_kind == "ambiguous":
-            flag = "ambiguous"
-        elif (
-            previous is not None
-            and previous.outcome == "failed"
-            and (previous.provider != a.provider)
-        ):
-            flag = "failover"
+        hop = previous is not None and previous.outcome == "failed"
         entries.append(
             Entry(
                 a.at,
@@ -53,7 +54,8 @@ def timeline(email: Email) -> list[Entry]:
                 outcome=a.outcome,
                 error=a.error,
                 duration_ms=a.duration_ms,
-                flag=flag,
+                failover=hop and previous is not None and previous.provider != a.provider,
+                ambiguous=a.error_kind == "ambiguous",
             )
         )
         previous = a

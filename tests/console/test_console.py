@@ -359,3 +359,47 @@ def test_a_tags_counts_are_among_its_newest_emails(console: Console) -> None:
     with mock.patch("console.email_query.TAG_WINDOW", 2):
         page = console.client.get("/console/emails?tag=reset").text
     assert "queued</a>: 2" in page and "Counts among the newest 2 matching emails" in page
+
+
+def test_the_timeline_calls_out_failover_hops_and_ambiguous_attempts(
+    console: Console, db_session: Session
+) -> None:
+    email_id = uuid.UUID(console.send())
+    start = utcnow()
+    db_session.add_all(
+        [
+            SendAttempt(
+                email_id=email_id,
+                provider="ses",
+                outcome="failed",
+                error_kind="transient",
+                error="503 throttled",
+                at=start,
+                duration_ms=120.0,
+            ),
+            SendAttempt(
+                email_id=email_id,
+                provider="sendgrid",
+                outcome="failed",
+                error_kind="ambiguous",
+                error="read timeout",
+                at=start + timedelta(seconds=1),
+                duration_ms=30000.0,
+            ),
+            SendAttempt(
+                email_id=email_id,
+                provider="sendgrid",
+                outcome="accepted",
+                at=start + timedelta(seconds=2),
+                duration_ms=80.0,
+            ),
+        ]
+    )
+    db_session.commit()
+    page = console.client.get(f"/console/emails/{email_id}").text
+    rows = page.split('<table class="timeline">')[1].split("</table>")[0].split("<tr")
+    ses, ambiguous, accepted = (r for r in rows if "attempt via" in r)
+    assert "503 throttled" in ses and "120 ms" in ses and "failover hop" not in ses
+    assert "ambiguous: may have been sent" in ambiguous and "failover hop" in ambiguous
+    assert "accepted" in accepted and "failover hop" not in accepted  # same provider again
+    assert page.count("failover hop") == 1
