@@ -48,7 +48,8 @@ def bar_chart(chart: Chart) -> Markup:
         )
     summary = ", ".join(f"{name} {sum(chart.series[name])}" for name in names) or "no emails"
     return Markup(
-        f'<svg role="img" aria-label="{escape(summary)}" viewBox="0 0 {WIDTH} {HEIGHT + LEGEND + 4}" width="100%" '
+        f'<svg role="img" aria-label="{escape(summary)}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT + LEGEND + 4}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg"><desc>{escape(summary)}</desc>'
         f"{''.join(parts)}</svg>"
     )

@@ -23,7 +23,9 @@ COUNT_CAP = 10_000
 # there are more. A tag's walk checks each email's tags by primary key, hence a smaller window.
 WINDOW = 10_000
 TAG_WINDOW = 1_000
-FILTERS = ("to", "status", "tag", "template", "request", "provider", "after", "before")
+FILTERS = ("to", "status", "tag", "batch", "template", "request", "provider", "after", "before")
+# POST /send/batch tags each email of a batch or list send with its batchId.
+BATCH_TAG = "batch:{}"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class EmailFilter:
     to: str = ""
     status: str = ""
     tag: str = ""
+    batch: str = ""
     template: str = ""
     request: str = ""
     provider: str = ""
@@ -79,8 +82,9 @@ def filtered(stmt: Select[Any], f: EmailFilter, *, with_status: bool = True) -> 
         if f.status not in {s.value for s in EmailStatus}:
             raise ConsoleError(400, f"`status` must be one of {', '.join(EmailStatus)}")
         stmt = stmt.where(Email.status == EmailStatus(f.status))
-    if f.tag:
-        stmt = stmt.where(Email.id.in_(select(EmailTag.email_id).where(EmailTag.tag == f.tag)))
+    for tag in (f.tag, BATCH_TAG.format(f.batch) if f.batch else ""):
+        if tag:
+            stmt = stmt.where(Email.id.in_(select(EmailTag.email_id).where(EmailTag.tag == tag)))
     if f.template:
         try:
             stmt = stmt.where(Email.template_id == uuid.UUID(f.template))
@@ -102,9 +106,10 @@ def email_page(session: Session, f: EmailFilter, cursor: str | None) -> EmailPag
     stmt = newest_first(filtered(select(Email), f), Email, cursor, PAGE_SIZE)
     stmt = stmt.options(selectinload(Email.tag_rows))
     emails, next_cursor = page(list(session.scalars(stmt)), PAGE_SIZE)
-    if f.to or f.tag or f.template or f.request or f.provider:
-        counts, window = windowed_counts(session, f, TAG_WINDOW if f.tag else WINDOW)
-        return EmailPage(emails, next_cursor, counts, window)
+    if f.to or f.tag or f.batch or f.template or f.request or f.provider:
+        size = TAG_WINDOW if f.tag or f.batch else WINDOW
+        counts, full = windowed_counts(session, f, size)
+        return EmailPage(emails, next_cursor, counts, full)
     return EmailPage(emails, next_cursor, status_counts(session, f))
 
 

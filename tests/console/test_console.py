@@ -403,3 +403,22 @@ def test_the_timeline_calls_out_failover_hops_and_ambiguous_attempts(
     assert "ambiguous: may have been sent" in ambiguous and "failover hop" in ambiguous
     assert "accepted" in accepted and "failover hop" not in accepted  # same provider again
     assert page.count("failover hop") == 1
+
+
+def test_the_list_finds_a_batch_send_by_its_batch_id(console: Console) -> None:
+    answer = console.client.post(
+        "/send/batch",
+        json={
+            "from": "ops@example.com",
+            "subject": "Hi",
+            "text": "Hello",
+            "recipients": [{"to": "a@example.com"}, {"to": "b@example.com"}],
+        },
+        headers=console.bearer,
+    )
+    assert answer.status_code == 200, answer.text
+    batch_id = answer.get_json()["data"]["batchId"]
+    alone = console.send(to="c@example.com")
+    page = console.client.get(f"/console/emails?batch={batch_id}").text
+    assert "a@example.com" in page and "b@example.com" in page and alone not in page
+    assert "queued</a>: 2" in page
