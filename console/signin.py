@@ -8,6 +8,7 @@ from console.auth import (
     COOKIE,
     LOGIN_COOKIE,
     SESSION_SECONDS,
+    csrf_token,
     end_session,
     login_token,
     set_cookie,
@@ -25,16 +26,16 @@ def _next_url() -> str:
 
 
 def _form(message: str | None, status: int) -> Response:
-    token = login_token()
+    # Signed in already (to switch keys), the form carries the session's token instead.
     page = render_template(
         "console/sign_in.html",
         message=message,
         notice=request.args.get("notice"),
         next_url=_next_url(),
-        token=token,
+        token=csrf_token(),
     )
     response = make_response(page, status)
-    set_cookie(response, LOGIN_COOKIE, token, SESSION_SECONDS)
+    set_cookie(response, LOGIN_COOKIE, login_token(), SESSION_SECONDS)
     return response
 
 

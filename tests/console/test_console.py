@@ -422,3 +422,14 @@ def test_the_list_finds_a_batch_send_by_its_batch_id(console: Console) -> None:
     page = console.client.get(f"/console/emails?batch={batch_id}").text
     assert "a@example.com" in page and "b@example.com" in page and alone not in page
     assert "queued</a>: 2" in page
+
+
+def test_a_signed_in_operator_may_sign_in_with_another_key(app: Flask, keys: Keys) -> None:
+    console = Console(app, keys, "read")
+    other = keys.header("admin")["Authorization"].removeprefix("Bearer ")
+    form = console.client.get("/console/sign-in")
+    answer = console.client.post(
+        "/console/sign-in", data={"api_key": other, "csrf_token": csrf_of(form.text)}
+    )
+    assert answer.status_code == 303
+    assert console.client.get("/console/suppressions").status_code == 200  # admin now
