@@ -14,6 +14,7 @@ WORKDIR /src
 COPY pyproject.toml setup.cfg README.md LICENSE celeryconfig.py ./
 COPY requirements/constraints.txt ./requirements/
 COPY api ./api
+COPY console ./console
 COPY tasks ./tasks
 COPY models ./models
 COPY render ./render

@@ -113,4 +113,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(signatures.bp)
     api.register_blueprint(batch.bp)
     complete_spec(app, api)
+    # Imported here: the console builds on the API's modules (its session, sending, errors).
+    from console import init_console
+
+    init_console(app)
     return app

@@ -35,6 +35,11 @@ class Email(Base):
             postgresql_where=sql("content_purged_at IS NULL"),
             sqlite_where=sql("content_purged_at IS NULL"),
         ),
+        # The console's list: each filter, then newest first (migration 0011_console_indexes).
+        Index("ix_emails_status_created_at", "status", "created_at", "id"),
+        Index("ix_emails_provider_created_at", "provider", "created_at", "id"),
+        Index("ix_emails_template_id_created_at", "template_id", "created_at", "id"),
+        Index("ix_emails_correlation_id", "correlation_id"),
     )
 
     id: Mapped[uuid_pk]

@@ -93,3 +93,5 @@ class EventType(StrEnum):
     DROPPED = "dropped"
     SUPPRESSED = "suppressed"
     CANCELLED = "cancelled"
+    # The console's resend: on the first email (detail.resentAs) and on its copy (resentFrom).
+    RESENT = "resent"

@@ -61,4 +61,12 @@ if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command 
     { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q docker-compose >/dev/null 2>&1; }) ||
     echo "ensure-services: docker-compose could not be installed; its test will skip" >&2
 fi
+# Debian's chromium for the console's browser tests (tests/console/test_browser.py), driven by
+# Playwright's Python package; Playwright's own browser download is never used.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "ensure-services: installing Debian's chromium" >&2
+  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }) ||
+    echo "ensure-services: chromium could not be installed; the browser tests will skip" >&2
+fi
 echo "ensure-services: PostgreSQL, RabbitMQ and Redis are up" >&2

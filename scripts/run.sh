@@ -56,6 +56,7 @@ cat <<MSG
 
 Mailroom is running (logs in $MAILROOM_VAR_DIR/log/):
   API      http://$API_HOST:$API_PORT        (docs: http://$API_HOST:$API_PORT/docs, metrics: /metrics)
+  Console  http://$API_HOST:$API_PORT/console  (sign in with the development key below)
   Flower   http://127.0.0.1:$FLOWER_PORT       (login ${FLOWER_BASIC_AUTH%%:*} / ${FLOWER_BASIC_AUTH#*:})
   Database ${DATABASE_URL:-sqlite under $MAILROOM_VAR_DIR}
   Broker   ${BROKER_URL:-filesystem under $MAILROOM_VAR_DIR/broker}
