@@ -19,7 +19,7 @@ from flask.views import MethodView
 from kombu.exceptions import KombuError
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from api.accept import with_default_sender, with_template
+from api.accept import in_key_mode, with_default_sender, with_template
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
@@ -145,7 +145,7 @@ class SendBatch(MethodView):
             message = with_template(message, template)
         check_attachments(current_app.extensions["mailroom.storage"], message.attachments)
         batch_id = uuid.uuid4()
-        message = message.but(tags=(*message.tags, f"batch:{batch_id}"))
+        message = in_key_mode(message.but(tags=(*message.tags, f"batch:{batch_id}")))
         if batch.list_id is not None:
             return success("List send queued", _queue_list(message, batch.list_id, batch_id, spec))
 
