@@ -131,18 +131,20 @@ def test_a_test_key_never_reaches_a_real_provider_and_a_live_key_never_the_sandb
         assert received.rcpt_tos == ["bob@example.com"]
 
         # The sandbox kept what it was given: rendered, attached, suppressed recipient dropped.
-        status, data = raw(stack, test, test_id)
+        status, message_bytes = raw(stack, test, test_id)
         assert status == 200
-        message = email.message_from_bytes(data, policy=email.policy.default)
+        message = email.message_from_bytes(message_bytes, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         assert message["Subject"] == "Order 1042"
         assert message["To"] == "ann@example.com"
         assert message["X-Mailroom-Email-Id"] == test_id
         [attachment] = list(message.iter_attachments())
         assert attachment.get_content() == b"%PDF-1.4 invoice"
-        status, data = raw(stack, live, live_id)
+        status, refusal = raw(stack, live, live_id)
         assert status == 404
-        assert json.loads(data)["error"].endswith("raw messages are kept for test-mode emails only")
+        assert json.loads(refusal)["error"].endswith(
+            "raw messages are kept for test-mode emails only"
+        )
 
         # Lists: each key sees its own mode; the filter shows the other, never both.
         def listed(key: str, query: str = "") -> set[str]:
