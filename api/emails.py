@@ -153,7 +153,7 @@ class Emails(MethodView):
         """List emails by status, recipient or tag, a page at a time; live or test emails,
         never both (by default those of the key's own mode)."""
         mode = query.get("mode") or ("test" if g.api_key.is_test else "live")
-        stmt = select(Email).where(Email.is_test.is_(mode == "test"))
+        stmt = select(Email).where(Email.is_test == (mode == "test"))
         if "status" in query:
             stmt = stmt.where(Email.status == EmailStatus(query["status"]))
         if "to" in query:
