@@ -42,6 +42,12 @@ def with_default_sender(request: SendRequest, field: str) -> SendRequest:
     return request
 
 
+def in_key_mode(request: SendRequest) -> SendRequest:
+    """The request in the mode of the key that sent it: a test-mode key's emails are test
+    emails, which the send step hands to the sandbox provider and nothing else."""
+    return request.but(test=bool(g.api_key.is_test))
+
+
 def with_template(request: SendRequest, template: Template) -> SendRequest:
     """The request with what its template fixes: version, brand, brand default and the static
     attachments (before its own), so the worker builds exactly what the API validated."""
@@ -70,7 +76,7 @@ def accept_email(
     """
     [email] = accept(
         session,
-        [(request, rendered)],
+        [(in_key_mode(request), rendered)],
         correlation_id=g.correlation_id,
         email_ids=[email_id] if email_id is not None else None,
     )

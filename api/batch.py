@@ -21,7 +21,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from sqlalchemy.orm import Session
 
 from api import idempotency
-from api.accept import with_default_sender, with_template
+from api.accept import in_key_mode, with_default_sender, with_template
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
@@ -165,7 +165,7 @@ def _send_batch(session: Session, batch: Batch, remember: idempotency.Remember) 
         message = with_template(message, template)
     check_attachments(current_app.extensions["mailroom.storage"], message.attachments)
     batch_id = uuid.uuid4()
-    message = message.but(tags=(*message.tags, f"batch:{batch_id}"))
+    message = in_key_mode(message.but(tags=(*message.tags, f"batch:{batch_id}")))
     if batch.list_id is not None:
         return _queue_list(message, batch.list_id, batch_id, spec, remember)
 

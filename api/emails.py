@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import Response, g
 from flask.views import MethodView
 from marshmallow import fields, validate
 from sqlalchemy import Select, select
@@ -17,9 +18,17 @@ from api.errors import Conflict, NotFound
 from api.paging import newest_first, page
 from api.schemas import WRITTEN_AS_STRING, AddressList, BaseSchema, envelope, success
 from models import Email, EmailRecipient, EmailStatus, EmailTag
+from store.sandbox import raw_message
 from store.schedule import cancel_scheduled
 
 bp = Blueprint("emails", __name__, description="Email status and history")
+MODES = ("live", "test")
+RAW_TYPE = "message/rfc822"
+
+
+def mode_of(email: Email) -> str:
+    """`test` for an email sent with a test-mode key, `live` otherwise."""
+    return "test" if email.is_test else "live"
 
 
 class AttemptSchema(BaseSchema):
@@ -56,6 +65,7 @@ class EmailSchema(BaseSchema):
     tags = fields.List(fields.String())
     provider = fields.String(allow_none=True)
     provider_message_id = fields.String(data_key="providerMessageId", allow_none=True)
+    mode = fields.Function(mode_of, metadata={"enum": list(MODES)})
     created_at = fields.AwareDateTime(data_key="createdAt")
     updated_at = fields.AwareDateTime(data_key="updatedAt")
     attempts = fields.List(fields.Nested(AttemptSchema))
@@ -78,6 +88,10 @@ class EmailQuerySchema(BaseSchema):
     template_id = fields.UUID(data_key="templateId")
     created_after = fields.AwareDateTime(data_key="createdAfter")
     created_before = fields.AwareDateTime(data_key="createdBefore")
+    mode = fields.String(
+        validate=validate.OneOf(MODES),
+        metadata={"description": "live or test emails, never both; default: the key's own mode"},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
 
@@ -136,8 +150,10 @@ class Emails(MethodView):
     @bp.arguments(EmailQuerySchema, location="query")
     @bp.response(200, envelope("EmailListResponse", EmailListSchema))
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """List emails by status, recipient or tag, a page at a time."""
-        stmt = select(Email)
+        """List emails by status, recipient or tag, a page at a time; live or test emails,
+        never both (by default those of the key's own mode)."""
+        mode = query.get("mode") or ("test" if g.api_key.is_test else "live")
+        stmt = select(Email).where(Email.is_test == (mode == "test"))
         if "status" in query:
             stmt = stmt.where(Email.status == EmailStatus(query["status"]))
         if "to" in query:
@@ -161,3 +177,37 @@ class Emails(MethodView):
         stmt = newest_first(stmt, Email, query.get("cursor"), query["limit"])
         emails, next_cursor = page(list(db().scalars(_with_history(stmt))), query["limit"])
         return success(f"{len(emails)} emails", {"items": emails, "next_cursor": next_cursor})
+
+
+@bp.route("/emails/<uuid:email_id>/raw")
+class EmailRaw(MethodView):
+    """The message a test-mode email was delivered as."""
+
+    @require_scope("read")
+    @bp.doc(
+        responses={
+            "200": {
+                "description": "the message as the sandbox provider accepted it",
+                "content": {RAW_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    )
+    @bp.alt_response(404, response="DEFAULT_ERROR")
+    def get(self, email_id: uuid.UUID) -> Response:
+        """The raw message (RFC 5322) of a test-mode email the sandbox provider accepted."""
+        session = db()
+        email = session.get(Email, email_id)
+        if email is None:
+            raise NotFound(f"Email `{email_id}` not found")
+        if not email.is_test:
+            raise NotFound(
+                f"Email `{email_id}` is a live email: raw messages are kept for test-mode "
+                "emails only"
+            )
+        raw = raw_message(session, email_id)
+        if raw is None:
+            raise NotFound(
+                f"Email `{email_id}` has no raw message: it is {email.status.value}, and only "
+                "a message the sandbox accepted has one"
+            )
+        return Response(raw, mimetype=RAW_TYPE)

@@ -102,7 +102,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List emails by status, recipient or tag, a page at a time.
+         * List emails by status, recipient or tag, a page at a time; live or test emails,
+         *     never both (by default those of the key's own mode).
          * @description Requires an API key with scope `read`.
          */
         get: operations["getEmails"];
@@ -135,6 +136,28 @@ export interface paths {
          * @description Requires an API key with scope `send`.
          */
         delete: operations["deleteEmailById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/emails/{email_id}/raw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                email_id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The raw message (RFC 5322) of a test-mode email the sandbox provider accepted.
+         * @description Requires an API key with scope `read`.
+         */
+        get: operations["getEmailRaw"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -770,6 +793,8 @@ export interface components {
             emailId?: string;
             events?: components["schemas"]["Event"][];
             from?: string;
+            /** @enum {unknown} */
+            readonly mode?: "live" | "test";
             provider?: string | null;
             providerMessageId?: string | null;
             /** @enum {unknown} */
@@ -1692,6 +1717,8 @@ export interface operations {
                 templateId?: string;
                 createdAfter?: string;
                 createdBefore?: string;
+                /** @description live or test emails, never both; default: the key's own mode */
+                mode?: "live" | "test";
                 limit?: number;
                 cursor?: string;
             };
@@ -1773,6 +1800,35 @@ export interface operations {
             403: components["responses"]["DEFAULT_ERROR"];
             404: components["responses"]["DEFAULT_ERROR"];
             409: components["responses"]["DEFAULT_ERROR"];
+            429: components["responses"]["DEFAULT_ERROR"];
+            500: components["responses"]["DEFAULT_ERROR"];
+            503: components["responses"]["DEFAULT_ERROR"];
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getEmailRaw: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                email_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the message as the sandbox provider accepted it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "message/rfc822": string;
+                };
+            };
+            401: components["responses"]["DEFAULT_ERROR"];
+            403: components["responses"]["DEFAULT_ERROR"];
+            404: components["responses"]["DEFAULT_ERROR"];
             429: components["responses"]["DEFAULT_ERROR"];
             500: components["responses"]["DEFAULT_ERROR"];
             503: components["responses"]["DEFAULT_ERROR"];

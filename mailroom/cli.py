@@ -70,7 +70,14 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True, help="who or what the key is for")
 @click.option("--scopes", required=True, help="comma-separated: send, read, templates, admin")
-def keys_create(name: str, scopes: str) -> None:
+@click.option(
+    "--test",
+    is_flag=True,
+    help="a test-mode key (mr_test_…): its emails go through the whole pipeline to the "
+    "sandbox provider `test`, never to a real one, and can be read back with "
+    "GET /emails/<id>/raw",
+)
+def keys_create(name: str, scopes: str, test: bool) -> None:
     """Create a key; it is printed once, alone on the last line of stdout."""
     from api.keys import InvalidScopes, create_key, parse_scopes
 
@@ -79,21 +86,25 @@ def keys_create(name: str, scopes: str) -> None:
     except InvalidScopes as err:
         raise click.BadParameter(str(err), param_hint="--scopes") from err
     with _sessions()() as session:
-        key, plaintext = create_key(session, name, scope_list)
+        key, plaintext = create_key(session, name, scope_list, test=test)
         session.commit()
-        click.echo(f"created key {key.prefix} ({name}) with scopes {','.join(scope_list)}")
+        mode = "test-mode key" if test else "key"
+        click.echo(f"created {mode} {key.prefix} ({name}) with scopes {','.join(scope_list)}")
         click.echo(plaintext)
 
 
 @keys.command("list")
 def keys_list() -> None:
-    """Every key with its scopes and when it was last used; never the secret."""
+    """Every key with its scopes, mode (live or test) and when it was last used; never the
+    secret."""
     with _sessions()() as session:
         for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
             state = "revoked" if key.revoked_at else "active"
             used = key.last_used_at.isoformat() if key.last_used_at else "never"
+            mode = "test" if key.is_test else "live"
             click.echo(
                 f"{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}\tlast used {used}"
+                f"\t{mode}"
             )
 
 

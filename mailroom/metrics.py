@@ -30,7 +30,10 @@ from prometheus_client import (  # noqa: E402 - after PROMETHEUS_MULTIPROC_DIR i
     start_http_server,
 )
 
-EMAILS = Counter("mailroom_emails_total", "Emails entering each status", ["status"])
+# `mode` is `live` or `test` (sent with a test-mode key): the two are never counted together.
+EMAILS = Counter(
+    "mailroom_emails_total", "Emails entering each status, by mode", ["status", "mode"]
+)
 SEND_ATTEMPTS = Counter(
     "mailroom_send_attempts_total", "Provider attempts by outcome", ["provider", "outcome"]
 )
@@ -65,6 +68,11 @@ CIRCUIT_STATE = Gauge(
     ["provider"],
     multiprocess_mode="mostrecent",
 )
+
+
+def mode(is_test: bool) -> str:
+    """The `mode` label of an email: `test` for a test-mode key's, else `live`."""
+    return "test" if is_test else "live"
 
 
 def record_attempts(attempts: Iterable[Any]) -> None:

@@ -12,6 +12,7 @@ from models.list_import import ImportState, ListImport
 from models.provider_state import ProviderState
 from models.rate_bucket import RateBucket
 from models.recipient_list import ListMember, RecipientList
+from models.sandbox_message import SandboxMessage
 from models.send_attempt import SendAttempt
 from models.sender_signature import SenderSignature
 from models.status import (
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderState",
     "RateBucket",
     "RecipientList",
+    "SandboxMessage",
     "SendAttempt",
     "SenderSignature",
     "Suppression",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, timestamp, uuid_pk
@@ -13,7 +13,8 @@ SCOPES = ("send", "read", "templates", "admin")
 
 
 class ApiKey(Base):
-    """A key is `mr_<prefix>_<secret>`; the prefix finds the row, the hash proves the secret."""
+    """A key is `mr_<prefix>_<secret>` (`mr_test_<prefix>_<secret>` in test mode); the prefix
+    finds the row, the hash proves the secret."""
 
     __tablename__ = "api_keys"
 
@@ -25,6 +26,8 @@ class ApiKey(Base):
     created_at: Mapped[timestamp]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Test mode: the key's emails go through the whole pipeline to the sandbox provider.
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def allows(self, scope: str) -> bool:
         """Whether this key may act in `scope`; `admin` may do everything."""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Enum, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, Enum, Index, Integer, String, Text, Uuid, false
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,6 +76,8 @@ class Email(Base):
     message_id: Mapped[str] = mapped_column(String(255))
     # The id of the request that created the email, carried into every task's log lines.
     correlation_id: Mapped[str | None] = mapped_column(String(64))
+    # Sent by a test-mode key: the send step hands it to the sandbox provider, never a real one.
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     # After an ambiguous timeout only this provider may be tried again.

@@ -56,6 +56,9 @@ class SendResult:
     message_id: str
     # Recipients the provider refused while accepting the others: address -> reason.
     rejected: Mapping[str, str] = field(default_factory=dict)
+    # The message as the provider kept it, from a provider that keeps it for reading back (the
+    # sandbox); None from every provider that hands it on.
+    raw: bytes | None = field(default=None, repr=False)
 
 
 class Provider(ABC):

@@ -176,7 +176,7 @@ def accept(
         if rows:
             conn.execute(insert(table), rows)
     for b in built:
-        metrics.EMAILS.labels(str(b.email["status"])).inc()
+        metrics.EMAILS.labels(str(b.email["status"]), metrics.mode(b.email["is_test"])).inc()
     return [b.accepted() for b in built]
 
 
@@ -232,6 +232,7 @@ def email_rows(
         "signature_text": sig_text,
         "message_id": message_id_for(email_id, request.from_addr),
         "correlation_id": correlation_id,
+        "is_test": request.test,
         "send_at": send_at,
         "enqueued_at": None if scheduled or everyone_blocked else now,
         "send_tries": 0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -44,8 +44,14 @@ def forget_endpoints() -> None:
         _cache = None
 
 
-def queue_status_changes(session: Session, email_ids: Sequence[uuid.UUID], status: str) -> None:
-    """Write a delivery for each endpoint that wants `status`, for each email."""
+def queue_status_changes(
+    session: Session,
+    email_ids: Sequence[uuid.UUID],
+    status: str,
+    test_ids: Collection[uuid.UUID] = (),
+) -> None:
+    """Write a delivery for each endpoint that wants `status`, for each email; those of
+    `test_ids` (test-mode emails) say `"mode": "test"`, the others `"live"`."""
     wanted = [eid for eid, events in _endpoints(session) if not events or status in events]
     if not wanted or not email_ids:
         return
@@ -68,6 +74,7 @@ def queue_status_changes(session: Session, email_ids: Sequence[uuid.UUID], statu
             "type": "email.status",
             "emailId": str(email_id),
             "status": status,
+            "mode": "test" if email_id in test_ids else "live",
             "at": now.isoformat(),
             "detail": None,
         }

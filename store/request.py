@@ -42,6 +42,9 @@ class SendRequest:
     send_at: datetime | None = None
     # False leaves out the sender's stored signature.
     signature: bool = True
+    # Sent with a test-mode key: never from the caller's body, always from the key, so the
+    # email goes to the sandbox provider (see `api.accept.in_key_mode`).
+    test: bool = False
 
     def but(self, **changes: Any) -> SendRequest:
         """A copy with `changes` (a derived request: a recipient of a batch, a template's

@@ -44,6 +44,8 @@ class StoredEmail:
     pinned_provider: str | None
     send_at: datetime | None
     send_tries: int
+    # A test-mode email: only the sandbox provider may have it.
+    is_test: bool
     tags: tuple[str, ...]
 
 

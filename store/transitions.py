@@ -47,12 +47,17 @@ def transition(
         update(EMAILS)
         .where(EMAILS.c.id.in_(ids), EMAILS.c.status.in_(allowed), *where)
         .values(**changes)
-        .returning(EMAILS.c.id, *returning)
+        .returning(EMAILS.c.id, *returning, EMAILS.c.is_test)
     )
-    rows = list(connection(session).execute(statement))
+    # The mode comes back last, for the metrics and callbacks, and is cut off the rows returned.
+    moved = list(connection(session).execute(statement))
+    rows = [row[:-1] for row in moved]
     if to is not None and rows:
-        metrics.EMAILS.labels(to.value).inc(len(rows))
-        queue_status_changes(session, [row[0] for row in rows], to.value)
+        test_ids = {row[0] for row in moved if row[-1]}
+        for is_test, count in ((False, len(rows) - len(test_ids)), (True, len(test_ids))):
+            if count:
+                metrics.EMAILS.labels(to.value, metrics.mode(is_test)).inc(count)
+        queue_status_changes(session, [row[0] for row in rows], to.value, test_ids)
     return rows
 
 

@@ -20,6 +20,7 @@ from providers.failover import FailoverOutcome
 from store.claims import Claim, release
 from store.events import Event, add_events, record_attempts
 from store.outcomes import Acceptance, fail, mark_sent
+from store.sandbox import keep_raw
 
 
 def backoff(tries: int, base: float, cap: float) -> float:
@@ -48,6 +49,15 @@ def record_outcomes(
             if o.verdict == "sent" and o.result is not None
         ],
         record=record,
+    )
+    # The sandbox's acceptances carry the message itself: kept with the verdict, in one commit.
+    keep_raw(
+        session,
+        {
+            c.email_id: (o.result.message_id, o.result.raw)
+            for c, o in outcomes
+            if o.verdict == "sent" and o.result is not None and o.result.raw is not None
+        },
     )
     failures: dict[uuid.UUID, str] = {}
     retries: dict[uuid.UUID, float] = {}

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailroom.config import Settings, get_settings
 from models.db import make_engine, make_session_factory
 from providers.failover import FailoverSender
+from providers.health import InMemoryHealth
 from providers.registry import ProviderSettings, build_providers
+from providers.sandbox import SandboxProvider
 from storage import ObjectStorage, build_storage
 from tasks.provider_health import DatabaseHealth
 from tasks.throttle import parse_rates, throttle
@@ -33,6 +35,13 @@ class Runtime:
     sessions: sessionmaker[Session]
     sender: FailoverSender
     storage: ObjectStorage
+    # Test-mode emails go here and nowhere else; it is not one of EMAIL_PROVIDERS, so a live
+    # email can never reach it either.
+    sandbox: FailoverSender
+
+    def sender_for(self, is_test: bool) -> FailoverSender:
+        """The sender of an email: the sandbox for a test-mode one, the providers otherwise."""
+        return self.sandbox if is_test else self.sender
 
     @property
     def lease(self) -> timedelta:
@@ -139,6 +148,8 @@ def _build() -> None:
             local_root=settings.storage_local_root,
             gcs_project=settings.gcs_project,
         ),
+        # Nothing to cool down: the sandbox fails only on messages no provider would take.
+        sandbox=FailoverSender([SandboxProvider()], InMemoryHealth(cooldown_seconds=0)),
     )
 
 

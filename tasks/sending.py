@@ -79,7 +79,6 @@ def send_group(
     events: list[Event] = []
     renewed = time.monotonic()
     try:
-        configured = {p.name for p in rt.sender.providers}
         for n, c in enumerate(claims):
             if time.monotonic() - renewed > lease.total_seconds() / 3:
                 # Slow sends: keep the claims on the rest of the group alive.
@@ -87,15 +86,17 @@ def send_group(
                     renew(session, claims[n:])
                 renewed = time.monotonic()
             email = emails[c.email_id]
+            # The email's own mode, fixed at acceptance from its key, picks the providers.
+            sender = rt.sender_for(email.is_test)
             try:
                 message = build_outbound(email, rt.storage)
                 pinned = email.pinned_provider
-                if pinned is not None and pinned not in configured:
+                if pinned is not None and pinned not in {p.name for p in sender.providers}:
                     # The operator stopped using the provider that may hold this message: walk
                     # the others and say a copy may exist.
                     events.append(Event(c.email_id, EventType.UNPINNED, UNPINNED, provider=pinned))
                     pinned = None
-                outcomes.append((c, rt.sender.send(message, only=pinned)))
+                outcomes.append((c, sender.send(message, only=pinned)))
             except Exception as err:  # noqa: BLE001 - not a provider's answer: its own retry
                 log.exception("email %s could not be sent in its group", c.email_id)
                 result.unsent[c.email_id] = err

@@ -87,10 +87,10 @@ class Keys:
     def __init__(self, app: Flask) -> None:
         self.sessions = make_session_factory(make_engine(app.config["DATABASE_URL"]))
 
-    def header(self, *scopes: str) -> dict[str, str]:
-        """`Authorization: Bearer <new key with scopes>`."""
+    def header(self, *scopes: str, test: bool = False) -> dict[str, str]:
+        """`Authorization: Bearer <new key with scopes>` (a test-mode key with `test`)."""
         with self.sessions() as session:
-            _, plaintext = create_key(session, "test", scopes)
+            _, plaintext = create_key(session, "test", scopes, test=test)
             session.commit()
         return {"Authorization": f"Bearer {plaintext}"}
 

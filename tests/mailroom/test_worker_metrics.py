@@ -29,7 +29,11 @@ def test_worker_serves_the_folder_s_metrics(tmp_path: Path) -> None:
     }
     # Another process of the host (a pool process, say) has counted an email.
     subprocess.run(
-        [sys.executable, "-c", "from mailroom.metrics import EMAILS; EMAILS.labels('sent').inc(3)"],
+        [
+            sys.executable,
+            "-c",
+            "from mailroom.metrics import EMAILS; EMAILS.labels('sent', 'live').inc(3)",
+        ],
         env=env,
         cwd=ROOT,
         check=True,
@@ -48,4 +52,4 @@ def test_worker_serves_the_folder_s_metrics(tmp_path: Path) -> None:
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
-    assert 'mailroom_emails_total{status="sent"} 3.0' in text
+    assert 'mailroom_emails_total{mode="live",status="sent"} 3.0' in text
