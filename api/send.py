@@ -10,6 +10,7 @@ from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 from marshmallow import fields, post_load
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api import idempotency
 from api.accept import accept_email, with_default_sender, with_template
@@ -29,8 +30,8 @@ from api.schemas import (
 )
 from api.storage_checks import check_attachments
 from mailroom import metrics
+from mailroom.content import final_content
 from mailroom.specs import TemplateLoader
-from models import EmailStatus
 from render import Rendered, RenderError, render_template
 from store.accept import Accepted
 from store.request import SendRequest, render_content
@@ -119,18 +120,21 @@ def send_email(request: SendRequest, idem: idempotency.Idempotency | None = None
         if previous is not None:
             return Sent(previous, replayed=True)
     request = with_default_sender(request, "from")
+    loader = TemplateLoader(session)
     started = time.perf_counter()
-    request, rendered = _render(request, TemplateLoader(session))
+    request, rendered = _render(request, loader)
     metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
     check_attachments(current_app.extensions["mailroom.storage"], request.attachments)
+    answer: dict[str, Any] = {}
 
-    def remember(email: Accepted) -> None:
+    def answer_and_remember(email: Accepted) -> None:
+        # Before the commit: content that cannot be finished is a 400 and nothing is stored.
+        answer.update(_SEND_RESPONSE.dump(_answer(email, _body(session, email, loader))))
         if idem is not None:
-            dumped = _SEND_RESPONSE.dump(_answer(email))
-            idempotency.remember(session, idem, dumped, email.id)
+            idempotency.remember(session, idem, answer, email.id)
 
     try:
-        email = accept_email(session, request, rendered, before_commit=remember)
+        accept_email(session, request, rendered, before_commit=answer_and_remember)
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
         session.rollback()
@@ -138,17 +142,24 @@ def send_email(request: SendRequest, idem: idempotency.Idempotency | None = None
         if previous is None:
             raise
         return Sent(previous, replayed=True)
-    return Sent(_SEND_RESPONSE.dump(_answer(email)))
+    return Sent(answer)
 
 
-def _answer(email: Accepted) -> dict[str, Any]:
-    """The success envelope for an accepted email."""
-    message = {
-        EmailStatus.SCHEDULED: "Email scheduled successfully",
-        EmailStatus.SUPPRESSED: "Email suppressed: every recipient is on the suppression list",
-    }.get(email.status, "Email queued successfully")
+def _body(session: Session, email: Accepted, loader: TemplateLoader) -> str | None:
+    """`data.body`: the HTML as the worker will send it (brand, signature, inlined CSS), or the
+    text of a text-only email; the same function builds both."""
+    try:
+        final = final_content(session, email, loader, derive_text=False)
+    except RenderError as err:
+        raise BadRequest(err.message) from err
+    return final.html if final.html is not None else final.text
+
+
+def _answer(email: Accepted, body: str | None) -> dict[str, Any]:
+    """The success envelope for an accepted email: the contract's one message whatever the
+    status (clients match on it); `data.status` says `queued`, `scheduled` or `suppressed`."""
     return success(
-        message,
+        "Email queued successfully",
         {
             "email_id": email.id,
             "template_id": email.template_id,
@@ -157,7 +168,7 @@ def _answer(email: Accepted) -> dict[str, Any]:
             "cc": list(email.cc),
             "bcc": list(email.bcc),
             "attachments": list(email.attachments),
-            "body": email.html if email.html is not None else email.text,
+            "body": body,
             "status": email.status.value,
         },
     )
