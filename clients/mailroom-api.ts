@@ -1400,7 +1400,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoMailAnswer"];
                 };
             };
-            /** @description Broker, database or object storage unavailable */
+            /** @description Database or object storage unavailable: nothing was stored (a broker outage is a 200) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1514,7 +1514,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoMailAnswer"];
                 };
             };
-            /** @description Broker, database or object storage unavailable */
+            /** @description Database or object storage unavailable: nothing was stored (a broker outage is a 200) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1852,7 +1852,7 @@ export interface operations {
                     "application/json": components["schemas"]["HasuraError"];
                 };
             };
-            /** @description Broker, database or object storage unavailable */
+            /** @description Database or object storage unavailable: nothing was stored (a broker outage is a 200) */
             503: {
                 headers: {
                     [name: string]: unknown;
