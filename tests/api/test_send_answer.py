@@ -58,3 +58,36 @@ def test_the_body_carries_the_style_and_the_replay_repeats_it(
     assert first.get_json()["data"]["body"] == '<p style="color: red;">x</p>'
     again = client.post("/send", json=body, headers=auth)
     assert again.get_json() == first.get_json()
+
+
+def test_a_brand_that_cannot_wrap_the_body_is_a_400_and_stores_nothing(
+    client: FlaskClient, keys: Keys, db_session: Session
+) -> None:
+    auth = keys.header("send", "templates")
+    brand = client.post(
+        "/brands",
+        json={"name": "Broken", "header": "<div>{{ brandName.nope() }}</div>"},
+        headers=auth,
+    )
+    assert brand.status_code == 201, brand.get_json()
+    template = client.post(
+        "/templates",
+        json={
+            "name": "branded",
+            "subject": "Hi",
+            "html": "<p>Hello</p>",
+            "brandId": brand.get_json()["data"]["brandId"],
+            "brandStyles": True,
+        },
+        headers=auth,
+    )
+    assert template.status_code == 201, template.get_json()
+    template_id = template.get_json()["data"]["templateId"]
+    response = client.post(
+        "/send",
+        json={"from": "a@example.com", "to": "b@example.com", "templateId": template_id},
+        headers=auth,
+    )
+    assert response.status_code == 400, response.get_json()
+    assert "Brand" in response.get_json()["error"], response.get_json()
+    assert db_session.scalar(select(func.count()).select_from(Email)) == 0
