@@ -91,8 +91,8 @@ task_routes = {
     "mailroom.purge": {"queue": LANES["bulk"]},
 }
 
-# A publish that cannot reach the broker gives up quickly: the API answers 503 and the sweeper
-# publishes the email later.
+# A publish that cannot reach the broker gives up quickly: the email is stored (the API answers
+# 200) and the sweeper publishes it at its next run once the broker is back.
 task_publish_retry = True
 task_publish_retry_policy = {
     "max_retries": 2,

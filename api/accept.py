@@ -2,7 +2,8 @@
 
 Shared by every endpoint that sends one email (`POST /send`, Hasura's `sendEmail`, the
 GoMail-compatible one), so that they store the same rows and answer a broker outage the same
-way; and the values every sending endpoint derives from a request, the same way too.
+way (a 200: the committed row is the outbox); and the values every sending endpoint derives
+from a request, the same way too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import timedelta
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from api.errors import BadRequest, ServiceUnavailable
+from api.errors import BadRequest
 from models import EmailStatus, Template, utcnow
 from render import Rendered
 from store.accept import Accepted, accept
@@ -69,10 +70,12 @@ def accept_email(
     email_id: uuid.UUID | None = None,
     before_commit: Callable[[Accepted], None] | None = None,
 ) -> Accepted:
-    """Store and commit the email, then publish its chain; a 503 if the broker refuses it.
+    """Store and commit the email, then publish its chain.
 
-    Publishing after the commit means a worker never looks for a row that is not there yet; an
-    email whose publish failed stays stored, and the sweeper publishes it once the broker is back.
+    Publishing after the commit means a worker never looks for a row that is not there yet. Once
+    the row is committed the email is accepted, whether or not the broker took the message: one
+    whose publish failed is made due for the sweeper, which publishes it once the broker is back.
+    Answering an error here would make a retrying client send it twice.
     """
     [email] = accept(
         session,
@@ -94,14 +97,6 @@ def accept_email(
             eta = email.send_at
     if email.status != EmailStatus.QUEUED and eta is None:
         return email
-    unpublished = publish(
-        session, [email.id], correlation={str(email.id): g.correlation_id}, eta=eta
-    )
-    # A scheduled email the broker did not take is released by the sweeper anyway.
-    if unpublished and eta is None:
-        raise ServiceUnavailable(
-            f"broker unavailable: email {email.id} is stored and will be sent "
-            "once the broker is back",
-            email_id=email.id,
-        )
+    if publish(session, [email.id], correlation={str(email.id): g.correlation_id}, eta=eta):
+        log.warning("email %s stored; the sweeper will publish it", email.id)
     return email

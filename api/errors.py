@@ -43,15 +43,10 @@ class ApiError(Exception):
         reason: str,
         *,
         headers: dict[str, str] | None = None,
-        email_id: object | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.headers = headers or {}
-        # An email that was stored although the request failed (a broker outage): callers
-        # whose error shape has a field for it (GoMail's `email_id`) get it, so they do not
-        # retry into a duplicate.
-        self.email_id = email_id
 
 
 class BadRequest(ApiError):
@@ -88,12 +83,10 @@ def envelope_error(status: int, reason: str, headers: dict[str, str] | None = No
     return response
 
 
-def gomail_error(
-    status: int, reason: str, headers: dict[str, str] | None = None, email_id: object = None
-) -> Response:
-    """`{"success": false, "message": <reason>, "email_id": ...}`, GoMail's own error shape."""
-    email = str(email_id) if email_id is not None else None
-    response = jsonify({"success": False, "message": reason, "email_id": email})
+def gomail_error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    """`{"success": false, "message": <reason>, "email_id": null}`, GoMail's own error shape: an
+    error stores nothing (a stored email is answered 200), so there is never an id to give."""
+    response = jsonify({"success": False, "message": reason, "email_id": None})
     response.status_code = status
     response.headers.update(headers or {})
     return response
@@ -113,15 +106,13 @@ def hasura_error(status: int, reason: str, headers: dict[str, str] | None = None
     return response
 
 
-def _error(
-    status: int, reason: str, headers: dict[str, str] | None = None, email_id: object = None
-) -> Response:
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
     """The contract's envelope, or the caller's own shape on the GoMail and Hasura paths."""
     # GoMail's clients predate the envelope and read `success`/`message`. Routing (405), size
     # (413) and rate (429) errors are raised before any view runs, so the choice is made here,
     # for every handler, by path.
     if request.path.startswith(GOMAIL_PREFIX):
-        return gomail_error(status, reason, headers, email_id)
+        return gomail_error(status, reason, headers)
     # Hasura relays only `message` and `extensions` of an action's 4xx to the GraphQL client;
     # an envelope would reach it as an opaque "unexpected" error.
     if request.path == HASURA_ACTIONS_PATH:
@@ -176,7 +167,7 @@ def _sentence(message: str, path: str, named: bool) -> str:
 
 
 def _handle_api_error(err: ApiError) -> Response:
-    return _error(err.status, err.reason, err.headers, err.email_id)
+    return _error(err.status, err.reason, err.headers)
 
 
 def _handle_http_exception(err: HTTPException) -> Response:

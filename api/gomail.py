@@ -34,7 +34,6 @@ from api.blueprint import Blueprint
 from api.db import db
 from api.errors import (
     GOMAIL_PREFIX,
-    ApiError,
     BadRequest,
     ServiceUnavailable,
     format_validation_messages,
@@ -49,6 +48,7 @@ from api.schemas import (
     send_request,
 )
 from api.storage_checks import AttachmentsTooLarge
+from models import Email
 from render import Rendered
 from storage import StorageError, clean_filename
 from storage.hygiene import SNIFF_BYTES, AttachmentDenied, sniff_content_type
@@ -121,7 +121,7 @@ _ERRORS = {
     413: "The files exceed MAX_ATTACHMENTS_BYTES, or the body the request size limit",
     429: "Too many requests for this key",
     500: "Unexpected error (logged)",
-    503: "Broker, database or object storage unavailable",
+    503: "Database or object storage unavailable: nothing was stored (a broker outage is a 200)",
 }
 
 
@@ -209,14 +209,23 @@ def _send(
             email_id=email_id,
             before_commit=lambda email: remember(_answer(email.id), email.id),
         )
-    except ApiError as err:
-        if err.email_id is None:  # an error that carries the email's id comes after its commit
+    except BaseException:
+        if not _stored(session, email_id):
             _remove(keys)
         raise
-    except BaseException:
-        _remove(keys)
-        raise
     return _answer(email.id)
+
+
+def _stored(session: Session, email_id: uuid.UUID) -> bool:
+    """Whether the email's row was committed before the error (its uploads are then its
+    attachments). When the database cannot say, the uploads stay: the retention purge removes
+    uploads that no email keeps."""
+    try:
+        session.rollback()
+        return session.get(Email, email_id) is not None
+    except Exception:  # noqa: BLE001 - the error being handled is the one to report
+        log.warning("could not tell whether email %s was stored", email_id, exc_info=True)
+        return True
 
 
 def _answer(email_id: uuid.UUID) -> dict[str, Any]:

@@ -136,7 +136,7 @@ _ERRORS = {
     413: "The request body or the attachments are too large",
     429: "Too many requests for this key",
     500: "Unexpected error (logged)",
-    503: "Broker, database or object storage unavailable",
+    503: "Database or object storage unavailable: nothing was stored (a broker outage is a 200)",
 }
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 from marshmallow import fields, post_load
+from sqlalchemy.orm import Session
 
 from api import idempotency
 from api.accept import accept_email, with_default_sender, with_template
@@ -28,8 +29,8 @@ from api.schemas import (
 )
 from api.storage_checks import check_attachments
 from mailroom import metrics
+from mailroom.content import final_content
 from mailroom.specs import TemplateLoader
-from models import EmailStatus
 from render import Rendered, RenderError, render_template
 from store.accept import Accepted
 from store.request import SendRequest, render_content
@@ -106,30 +107,40 @@ def send_email(request: SendRequest, idem: idempotency.Idempotency | None = None
 
     def store(remember: idempotency.Remember) -> dict[str, Any]:
         checked = with_default_sender(request, "from")
+        loader = TemplateLoader(session)
         started = time.perf_counter()
-        checked, rendered = _render(checked, TemplateLoader(session))
+        checked, rendered = _render(checked, loader)
         metrics.RENDER_SECONDS.labels("api").observe(time.perf_counter() - started)
         check_attachments(current_app.extensions["mailroom.storage"], checked.attachments)
-        email = accept_email(
-            session,
-            checked,
-            rendered,
-            before_commit=lambda email: remember(_SEND_RESPONSE.dump(_answer(email)), email.id),
-        )
-        return cast(dict[str, Any], _SEND_RESPONSE.dump(_answer(email)))
+        answer: dict[str, Any] = {}
+
+        def answer_and_remember(email: Accepted) -> None:
+            # Before the commit: content that cannot be finished is a 400 and nothing is stored.
+            answer.update(_SEND_RESPONSE.dump(_answer(email, _body(session, email, loader))))
+            remember(answer, email.id)
+
+        accept_email(session, checked, rendered, before_commit=answer_and_remember)
+        return answer
 
     answer, replayed = idempotency.answer_once(session, idem, store)
     return Sent(answer, replayed)
 
 
-def _answer(email: Accepted) -> dict[str, Any]:
-    """The success envelope for an accepted email."""
-    message = {
-        EmailStatus.SCHEDULED: "Email scheduled successfully",
-        EmailStatus.SUPPRESSED: "Email suppressed: every recipient is on the suppression list",
-    }.get(email.status, "Email queued successfully")
+def _body(session: Session, email: Accepted, loader: TemplateLoader) -> str | None:
+    """`data.body`: the HTML as the worker will send it (brand, signature, inlined CSS), or the
+    text of a text-only email; the same function builds both."""
+    try:
+        final = final_content(session, email, loader, derive_text=False)
+    except RenderError as err:
+        raise BadRequest(err.message) from err
+    return final.html if final.html is not None else final.text
+
+
+def _answer(email: Accepted, body: str | None) -> dict[str, Any]:
+    """The success envelope for an accepted email: the contract's one message whatever the
+    status (clients match on it); `data.status` says `queued`, `scheduled` or `suppressed`."""
     return success(
-        message,
+        "Email queued successfully",
         {
             "email_id": email.id,
             "template_id": email.template_id,
@@ -138,7 +149,7 @@ def _answer(email: Accepted) -> dict[str, Any]:
             "cc": list(email.cc),
             "bcc": list(email.bcc),
             "attachments": list(email.attachments),
-            "body": email.html if email.html is not None else email.text,
+            "body": body,
             "status": email.status.value,
         },
     )

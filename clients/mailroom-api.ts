@@ -1437,7 +1437,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoMailAnswer"];
                 };
             };
-            /** @description Broker, database or object storage unavailable */
+            /** @description Database or object storage unavailable: nothing was stored (a broker outage is a 200) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1563,7 +1563,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoMailAnswer"];
                 };
             };
-            /** @description Broker, database or object storage unavailable */
+            /** @description Database or object storage unavailable: nothing was stored (a broker outage is a 200) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1932,7 +1932,7 @@ export interface operations {
                     "application/json": components["schemas"]["HasuraError"];
                 };
             };
-            /** @description Broker, database or object storage unavailable */
+            /** @description Database or object storage unavailable: nothing was stored (a broker outage is a 200) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -185,7 +185,7 @@ class Settings(_Section):
         example="redis://redis:6379",
     )
     publish_timeout_seconds: float = setting(
-        3.0, "MAILROOM_PUBLISH_TIMEOUT_SECONDS", "the API answers 503 if the broker takes longer"
+        3.0, "MAILROOM_PUBLISH_TIMEOUT_SECONDS", "publishes give up after this; the sweeper retries"
     )
     queue_name: str = setting("mailroom", "MAILROOM_QUEUE", "the Celery queue the pipeline uses")
     queue_type: Lower = setting(

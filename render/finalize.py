@@ -18,17 +18,20 @@ def finalize(
     custom_style: str | None,
     signature: Signature | None = None,
     limits: RenderLimits = DEFAULT_LIMITS,
+    derive_text: bool = True,
 ) -> Rendered:
     """Sign, wrap in the brand (when asked), inline the CSS, and derive the text part if missing.
 
     `signature` is the sender's `(html, text)`; a missing half is derived from the other.
     The brand's header and footer render within ``limits``; ``custom_style`` must pass
-    ``check_custom_style`` (nothing that loads or runs anything).
+    ``check_custom_style`` (nothing that loads or runs anything). ``derive_text=False`` leaves
+    a missing text part missing, for a caller that shows only the HTML (the API's answer): the
+    HTML is the same either way.
     """
     if custom_style:
         check_custom_style(custom_style)
     with budget_scope(limits):
-        return _finalize(rendered, brand, brand_styles, custom_style, signature)
+        return _finalize(rendered, brand, brand_styles, custom_style, signature, derive_text)
 
 
 def _finalize(
@@ -37,6 +40,7 @@ def _finalize(
     brand_styles: bool,
     custom_style: str | None,
     signature: Signature | None,
+    derive_text: bool,
 ) -> Rendered:
     sig_html, sig_text = complete(signature)
     html = rendered.html
@@ -58,11 +62,12 @@ def _finalize(
     if custom_style:
         css.append(custom_style)  # after the brand's CSS so that it wins on equal specificity
     text = rendered.text
-    if text is None:
+    if text is None and derive_text:
         # From the unsigned markup, so the signature comes once, after its separator. Taken
         # before inlining: style= attributes change nothing in the text, and inscriptis, the
         # slowest step here, then reads a document about half the size.
         text = html_to_text(signed if sig_html is None else wrap(html))
-    return Rendered(
-        rendered.subject, inline_css(signed, "\n".join(css)), append_text(text, sig_text)
-    )
+    final_html = inline_css(signed, "\n".join(css))
+    if text is None:
+        return Rendered(rendered.subject, final_html, None)
+    return Rendered(rendered.subject, final_html, append_text(text, sig_text))

@@ -63,6 +63,14 @@ class Accepted:
     template_id: uuid.UUID | None
     attachments: tuple[str, ...]
     send_at: datetime | None
+    # What the final content is built from (mailroom.content), as the worker reads it.
+    variables: dict[str, Any]
+    lang: str | None
+    brand_id: uuid.UUID | None
+    brand_styles: bool
+    custom_style: str | None
+    signature_html: str | None
+    signature_text: str | None
 
 
 class Lookups:
@@ -140,6 +148,13 @@ class EmailRows:
             template_id=e["template_id"],
             attachments=tuple(e["attachment_keys"]),
             send_at=e["send_at"],
+            variables=e["variables"],
+            lang=e["lang"],
+            brand_id=e["brand_id"],
+            brand_styles=e["brand_styles"],
+            custom_style=e["custom_style"],
+            signature_html=e["signature_html"],
+            signature_text=e["signature_text"],
         )
 
 

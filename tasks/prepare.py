@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from mailroom import metrics
 from mailroom.attachments import attachment_policy
-from mailroom.specs import TemplateLoader, load_brand
+from mailroom.content import final_content
+from mailroom.specs import TemplateLoader
 from models import EmailStatus
-from render import Rendered, RenderError, finalize, render_template
+from render import Rendered, RenderError
 from store.content import describe_attachments, mark_rendered
 from store.outcomes import fail
 from store.stored import StoredEmail
@@ -83,24 +84,6 @@ def render_emails(
                 )
             )
     return done
-
-
-def final_content(session: Session, email: StoredEmail, loader: TemplateLoader) -> Rendered:
-    """The email's content as it will be sent: rendered (a batch's template emails arrive
-    unrendered), wrapped in its brand, styles inlined, signed, with its text part."""
-    content = Rendered(subject=email.subject, html=email.html, text=email.text)
-    if email.html is None and email.template_id is not None:
-        spec = loader.spec(str(email.template_id))
-        if spec is None:
-            raise RenderError(f"Template `{email.template_id}` not found")
-        content = render_template(spec, email.variables, lang=email.lang, lookup=loader.spec)
-    return finalize(
-        content,
-        brand=load_brand(session, email.brand_id) if email.brand_styles else None,
-        brand_styles=email.brand_styles,
-        custom_style=email.custom_style,
-        signature=(email.signature_html, email.signature_text),
-    )
 
 
 def describe_emails(

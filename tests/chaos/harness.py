@@ -234,7 +234,7 @@ class Census:
         return counts
 
     def stored(self) -> list[str]:
-        """Ids of every stored email (those the API stored but answered 503 for included)."""
+        """Ids of every stored email (answered or not: an API process may die after its commit)."""
         return [str(i) for (i,) in self.query("SELECT id::text FROM emails")]
 
     def status_of(self, ids: Iterable[str]) -> dict[str, str]:

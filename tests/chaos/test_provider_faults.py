@@ -142,8 +142,9 @@ def test_poison_email_fails_without_blocking(
     chaos_stack.start_api()
     chaos_stack.start_worker("w1")
     chaos_stack.start_beat()
-    # The API stores a brand without rendering its header; the worker renders it when it wraps
-    # the body (render.finalize), so the email passes POST /send and breaks in the worker.
+    # The API stores a brand without rendering its header. POST /send would now refuse the email
+    # (it builds the final HTML for its answer), but a batch's template emails are rendered and
+    # wrapped by the workers alone (render.finalize): it passes the API and breaks in the worker.
     status, brand = chaos_stack.request(
         "POST", "/brands", {"name": "Broken", "header": "<div>{{ brandName.nope() }}</div>"}
     )
@@ -161,13 +162,17 @@ def test_poison_email_fails_without_blocking(
     )
     assert status == 201, template
     started = time.monotonic()
-    poison = chaos_stack.send(
+    status, batch = chaos_stack.request(
+        "POST",
+        "/send/batch",
         {
             "from": "a@example.com",
-            "to": "b@example.com",
             "templateId": template["data"]["templateId"],
-        }
+            "recipients": [{"to": "b@example.com"}],
+        },
     )
+    assert status == 200, batch
+    [poison] = batch["data"]["emailIds"]
     load = Load(chaos_stack, lambda n: plain_email("poison", n), 100, rate=None).run()
     census.wait_final(len(load.accepted) + 1, timeout=90)
     [(poison_status, reason)] = census.query(
