@@ -52,6 +52,7 @@ from models import Email
 from render import Rendered
 from storage import StorageError, clean_filename
 from storage.hygiene import SNIFF_BYTES, AttachmentDenied, sniff_content_type
+from store.accept import Accepted
 from store.request import SendRequest
 
 log = logging.getLogger(__name__)
@@ -201,16 +202,24 @@ def _send(
     keys = _store(uploads, email_id)
     # GoMail's body is HTML as it is, not a template: `{{` in it stays `{{`.
     rendered = Rendered(subject=loaded.subject or "", html=loaded.html, text=None)
+    committing = False
+
+    def before_commit(email: Accepted) -> None:
+        nonlocal committing
+        remember(_answer(email.id), email.id)
+        committing = True
+
     try:
         email = accept_email(
             session,
             loaded.but(attachments=tuple(keys)),
             rendered,
             email_id=email_id,
-            before_commit=lambda email: remember(_answer(email.id), email.id),
+            before_commit=before_commit,
         )
     except BaseException:
-        if not _stored(session, email_id):
+        # Before the commit began nothing is stored; after, only the database can say.
+        if not committing or not _stored(session, email_id):
             _remove(keys)
         raise
     return _answer(email.id)
