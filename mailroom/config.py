@@ -177,11 +177,11 @@ class Settings(_Section):
     sns_topic_arns: Items = setting(
         (),
         "MAILROOM_SNS_TOPIC_ARNS",
-        "SNS topic ARNs the SES webhook accepts, comma-separated (required for /webhooks/ses)",
+        "SNS topic ARNs the SES webhook accepts, comma-separated; unset: it refuses everything",
         example="arn:aws:sns:eu-west-1:123456789012:mailroom-events",
     )
     sns_cert_hosts: Names = setting(
-        (), "MAILROOM_SNS_CERT_HOSTS", "hosts SNS certificates may come from; unset: AWS's"
+        (), "MAILROOM_SNS_CERT_HOSTS", "exact SNS hosts (host, or host:port); unset: AWS's"
     )
     sns_allow_http: bool = setting(
         False, "MAILROOM_SNS_ALLOW_HTTP", "accept SNS certificates over http (local tests only)"
