@@ -56,12 +56,15 @@ task_default_delivery_mode = "persistent"
 
 _queue_arguments = {"x-queue-type": "quorum"} if _settings.queue_type == "quorum" else None
 _base = _settings.queue_name
-# The four lanes: (transactional | bulk) x (CPU work | sending).
+# The four lanes: (transactional | bulk) x (CPU work | sending); and status callbacks, whose
+# POSTs wait on callers' endpoints and so get workers of their own (a slow or hostile endpoint
+# then delays only other callbacks, never a send).
 LANES = {
     "transactional": _base,
     "transactional.send": f"{_base}.send",
     "bulk": f"{_base}.bulk",
     "bulk.send": f"{_base}.bulk.send",
+    "callbacks": f"{_base}.callbacks",
 }
 task_default_queue = _base
 task_default_exchange = _base
@@ -87,6 +90,7 @@ task_routes = {
     "mailroom.send_batch": {"queue": LANES["bulk"]},
     "mailroom.send_list": {"queue": LANES["bulk"]},
     "mailroom.send_group": {"queue": LANES["bulk.send"]},
+    "mailroom.deliver_callback": {"queue": LANES["callbacks"]},
 }
 
 # A publish that cannot reach the broker gives up quickly: the API answers 503 and the sweeper

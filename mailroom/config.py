@@ -43,7 +43,8 @@ def _split(raw: Any, *, lower: bool) -> Any:
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=True))]
 Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=False))]
 Lower = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
-Upper = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
+_upper = BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], _upper]
 
 
 def setting(
@@ -273,7 +274,7 @@ class Settings(_Section):
         "a Celery worker serves its metrics on this port (GET /metrics); unset: none",
         example="9808",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting(
+    log_level: LogLevel = setting(
         "INFO", "LOG_LEVEL", "least severe log level written: DEBUG, INFO, WARNING or ERROR"
     )
     send_concurrency: int = setting(
@@ -292,6 +293,9 @@ class Settings(_Section):
         "MAILROOM_DNS_NAMESERVER",
         "DNS server `mailroom domains check` asks (HOST or HOST:PORT); unset: the system's",
     )
+    callbacks_allow_loopback: bool = setting(
+        False, "MAILROOM_CALLBACKS_ALLOW_LOOPBACK", "callbacks may reach 127.0.0.1 (tests only)"
+    )
     api_bind: str = setting("127.0.0.1:8000", "API_BIND", "address gunicorn listens on")
     api_workers: int = setting(2, "API_WORKERS", "gunicorn worker processes")
     api_timeout: int = setting(
@@ -300,11 +304,6 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     ses: SesSettings = Field(default_factory=SesSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("storage_backend", mode="before")
     @classmethod

@@ -71,6 +71,8 @@ def hooked(
             "MAILROOM_SNS_ALLOW_HTTP": "true",
             "SENDGRID_WEBHOOK_PUBLIC_KEY": signers[2].public_key_b64,
             "MAILROOM_SWEEP_INTERVAL_SECONDS": "1",
+            # The callback receiver listens on 127.0.0.1, refused without this test setting.
+            "MAILROOM_CALLBACKS_ALLOW_LOOPBACK": "true",
         }
     )
     stack.migrate_and_key()
