@@ -294,7 +294,7 @@ class Settings(_Section):
         "DNS server `mailroom domains check` asks (HOST or HOST:PORT); unset: the system's",
     )
     callbacks_allow_loopback: bool = setting(
-        False, "MAILROOM_CALLBACKS_ALLOW_LOOPBACK", "callbacks may reach 127.0.0.1 (tests only)"
+        False, "MAILROOM_CALLBACKS_ALLOW_LOOPBACK", "callbacks may reach 127.0.0.1 and ::1 (tests)"
     )
     api_bind: str = setting("127.0.0.1:8000", "API_BIND", "address gunicorn listens on")
     api_workers: int = setting(2, "API_WORKERS", "gunicorn worker processes")
