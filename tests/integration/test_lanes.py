@@ -139,6 +139,7 @@ def test_a_hanging_callback_endpoint_does_not_hold_up_sending(
             "POST", "/webhooks/endpoints", {"url": endpoint.url, "events": ["sent"]}
         )
         assert status == 201, answer
+        answer_id = answer["data"]["endpointId"]
         time.sleep(1.5)  # workers read endpoints at most once a second
         started = time.monotonic()
         for n in range(40):
@@ -150,6 +151,12 @@ def test_a_hanging_callback_endpoint_does_not_hold_up_sending(
         # sending shares; on their own, they wait for each other only.
         assert len(slow_sink.received) == 40
         assert time.monotonic() - started < 30
-        assert endpoint.posts >= 1  # callbacks were being tried all along
+        # Meanwhile the callbacks were being tried, on their own workers.
+        hook = answer_id
+        deadline = time.monotonic() + 30
+        while endpoint.posts < 2 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        listing = stack.request("GET", f"/webhooks/endpoints/{hook}/deliveries")[1]
+        assert endpoint.posts >= 2, listing
     finally:
         endpoint.stop()
