@@ -56,12 +56,15 @@ task_default_delivery_mode = "persistent"
 
 _queue_arguments = {"x-queue-type": "quorum"} if _settings.queue_type == "quorum" else None
 _base = _settings.queue_name
-# The four lanes: (transactional | bulk) x (CPU work | sending).
+# The four lanes: (transactional | bulk) x (CPU work | sending); and status callbacks, whose
+# POSTs wait on callers' endpoints and so get workers of their own (a slow or hostile endpoint
+# then delays only other callbacks, never a send).
 LANES = {
     "transactional": _base,
     "transactional.send": f"{_base}.send",
     "bulk": f"{_base}.bulk",
     "bulk.send": f"{_base}.bulk.send",
+    "callbacks": f"{_base}.callbacks",
 }
 task_default_queue = _base
 task_default_exchange = _base
@@ -89,6 +92,7 @@ task_routes = {
     "mailroom.send_group": {"queue": LANES["bulk.send"]},
     # A purge run can take MAILROOM_PURGE_MAX_SECONDS: never ahead of a password reset.
     "mailroom.purge": {"queue": LANES["bulk"]},
+    "mailroom.deliver_callback": {"queue": LANES["callbacks"]},
 }
 
 # A publish that cannot reach the broker gives up quickly: the email is stored (the API answers

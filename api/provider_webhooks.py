@@ -3,13 +3,14 @@
 No API key here: each provider proves itself by its signature (SNS's certificate, SendGrid's
 ECDSA key). A bad signature is 403 and changes nothing; an event for a message we do not know
 is accepted and ignored (the provider would otherwise retry it for days).
+
+SNS messages pass only from the topics MAILROOM_SNS_TOPIC_ARNS names: with none set, the SES
+webhook refuses everything (403), since anyone can sign SNS messages from a topic of their own.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import urllib.request
 from typing import Any
 
 from flask import current_app, request
@@ -32,7 +33,7 @@ from providers.events import (
     subscribe_url_allowed,
 )
 from providers.events.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from providers.events.sns import DEFAULT_HOSTS
+from providers.events.sns import DEFAULT_HOSTS, HostRule, fetch_url
 from store.delivery import apply_events
 
 bp = Blueprint("provider_webhooks", __name__, description="Provider delivery webhooks")
@@ -47,16 +48,22 @@ class WebhookAnswer(BaseSchema):
     data = fields.Dict()
 
 
+def _sns_hosts() -> list[HostRule]:
+    """MAILROOM_SNS_CERT_HOSTS as exact names ("host" or "host:port"), else AWS's own."""
+    hosts: list[HostRule] = list(current_app.config["WEBHOOKS"]["sns_cert_hosts"])
+    return hosts or list(DEFAULT_HOSTS)
+
+
 def _sns_verifier() -> SnsVerifier:
     verifier: SnsVerifier | None = current_app.extensions.get("mailroom.sns_verifier")
     if verifier is None:
         settings = current_app.config["WEBHOOKS"]
-        hosts: list[str | re.Pattern[str]] = [re.compile(h) for h in settings["sns_cert_hosts"]]
-        hosts = hosts or list(DEFAULT_HOSTS)
+        if not settings["sns_topic_arns"]:
+            raise Forbidden("SES events are not accepted: no SNS topic configured")
         verifier = SnsVerifier(
-            hosts,
+            _sns_hosts(),
             allow_http=settings["sns_allow_http"],
-            allowed_topic_arns=settings["sns_topic_arns"] or None,
+            allowed_topic_arns=settings["sns_topic_arns"],
         )
         current_app.extensions["mailroom.sns_verifier"] = verifier
     return verifier
@@ -118,16 +125,14 @@ class SesWebhook(MethodView):
 
 def _confirm(url: str | None) -> dict[str, Any]:
     """Visit the SubscribeURL, only on an allowed SNS host."""
-    settings = current_app.config["WEBHOOKS"]
-    hosts: list[str | re.Pattern[str]] = [re.compile(h) for h in settings["sns_cert_hosts"]]
-    hosts = hosts or list(DEFAULT_HOSTS)
-    if not subscribe_url_allowed(url, hosts, allow_http=settings["sns_allow_http"]):
+    allow_http = current_app.config["WEBHOOKS"]["sns_allow_http"]
+    if not subscribe_url_allowed(url, _sns_hosts(), allow_http=allow_http):
         raise Forbidden(f"SubscribeURL {url!r} is not an SNS address")
     assert url is not None
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - host checked above
-            status = int(resp.status)
-    except OSError as err:
+        # The same short timeout, deadline and size cap as a certificate fetch; no redirects.
+        status, _ = fetch_url(url)
+    except (OSError, ValueError) as err:
         raise ServiceUnavailable(f"could not confirm the subscription: {err}") from err
     return {"confirmed": 200 <= status < 300}
 

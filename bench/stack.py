@@ -32,7 +32,7 @@ DATABASE = os.environ.get("BENCH_DATABASE", "mailroom_bench")
 BROKER = os.environ.get("BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 QUEUE = os.environ.get("BENCH_QUEUE", "mailroom-bench")
 # Mailroom's lanes, as suffixes of the queue's name (celeryconfig.LANES).
-LANES = ("", ".send", ".bulk", ".bulk.send")
+LANES = ("", ".send", ".bulk", ".bulk.send", ".callbacks")
 
 
 def free_port() -> int:

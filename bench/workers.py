@@ -66,6 +66,7 @@ class WorkerSpec:
 DEFAULT_WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(pool="prefork", concurrency=2, queues=("", ".bulk")),
     WorkerSpec(pool="threads", concurrency=50, queues=(".send", ".bulk.send")),
+    WorkerSpec(pool="threads", concurrency=10, queues=(".callbacks",)),
 )
 
 

@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mailroom.config_retention import RetentionSettings
 from mailroom.setting_errors import describe_error
-from mailroom.setting_fields import Items, Lower, Names, _Section, setting
+from mailroom.setting_fields import Items, LogLevel, Lower, Names, _Section, setting
 
 MB = 1024 * 1024
 
@@ -128,11 +128,11 @@ class Settings(_Section):
     sns_topic_arns: Items = setting(
         (),
         "MAILROOM_SNS_TOPIC_ARNS",
-        "SNS topic ARNs the SES webhook accepts, comma-separated (required for /webhooks/ses)",
+        "SNS topic ARNs the SES webhook accepts, comma-separated; unset: it refuses everything",
         example="arn:aws:sns:eu-west-1:123456789012:mailroom-events",
     )
     sns_cert_hosts: Names = setting(
-        (), "MAILROOM_SNS_CERT_HOSTS", "hosts SNS certificates may come from; unset: AWS's"
+        (), "MAILROOM_SNS_CERT_HOSTS", "exact SNS hosts (host, or host:port); unset: AWS's"
     )
     sns_allow_http: bool = setting(
         False, "MAILROOM_SNS_ALLOW_HTTP", "accept SNS certificates over http (local tests only)"
@@ -224,7 +224,7 @@ class Settings(_Section):
         "a Celery worker serves its metrics on this port (GET /metrics); unset: none",
         example="9808",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting(
+    log_level: LogLevel = setting(
         "INFO", "LOG_LEVEL", "least severe log level written: DEBUG, INFO, WARNING or ERROR"
     )
     send_concurrency: int = setting(
@@ -243,6 +243,9 @@ class Settings(_Section):
         "MAILROOM_DNS_NAMESERVER",
         "DNS server `mailroom domains check` asks (HOST or HOST:PORT); unset: the system's",
     )
+    callbacks_allow_loopback: bool = setting(
+        False, "MAILROOM_CALLBACKS_ALLOW_LOOPBACK", "callbacks may reach 127.0.0.1 and ::1 (tests)"
+    )
     api_bind: str = setting("127.0.0.1:8000", "API_BIND", "address gunicorn listens on")
     api_workers: int = setting(2, "API_WORKERS", "gunicorn worker processes")
     api_timeout: int = setting(
@@ -252,11 +255,6 @@ class Settings(_Section):
     ses: SesSettings = Field(default_factory=SesSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("storage_backend", mode="before")
     @classmethod

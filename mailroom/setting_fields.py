@@ -5,7 +5,7 @@ Shared by every settings section (mailroom.config and the groups kept in modules
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic.config import JsonDict
@@ -22,7 +22,8 @@ def _split(raw: Any, *, lower: bool) -> Any:
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=True))]
 Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=False))]
 Lower = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
-Upper = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
+_upper = BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], _upper]
 
 
 def setting(

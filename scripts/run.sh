@@ -45,6 +45,11 @@ pids+=($!)
   -Q "$QUEUE.send,$QUEUE.bulk.send" --hostname "sender@%h" \
   --loglevel INFO >"$MAILROOM_VAR_DIR/log/sender.log" 2>&1 &
 pids+=($!)
+# Status callbacks on a lane of their own: a slow endpoint never holds a send.
+"$BIN/celery" -A tasks.app worker --pool threads --concurrency "${MAILROOM_CALLBACK_CONCURRENCY:-10}" \
+  -Q "$QUEUE.callbacks" --hostname "callbacks@%h" \
+  --loglevel INFO >"$MAILROOM_VAR_DIR/log/callbacks.log" 2>&1 &
+pids+=($!)
 "$BIN/celery" -A tasks.app beat --loglevel INFO \
   --schedule "$MAILROOM_VAR_DIR/celerybeat-schedule" >"$MAILROOM_VAR_DIR/log/beat.log" 2>&1 &
 pids+=($!)

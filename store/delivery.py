@@ -4,6 +4,10 @@ An email's status after `sent` summarises its recipients' outcomes and only move
 (sent < delivered < bounced < complained), so a late or repeated event never moves it
 backwards; every event is still recorded. A provider event id is stored once: a webhook the
 provider sends twice changes nothing the second time.
+
+An event suppresses only an address the referenced email was sent to: a signed webhook proves
+who sent it, not that the address it names is one of ours, and a provider account can be shared
+with other senders (or its events forged with a leaked key) to name anyone.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from store.transitions import transition
 
 log = logging.getLogger(__name__)
 
-# What puts an address on the suppression list.
-SUPPRESSING = {"bounced": "hard_bounce", "complained": "complaint"}
+# What puts an address on the suppression list (a recipient who unsubscribed through one
+# provider's link must not be mailed by the next one after a failover).
+SUPPRESSING = {"bounced": "hard_bounce", "complained": "complaint", "unsubscribed": "unsubscribe"}
 
 
 @dataclass
@@ -69,6 +74,7 @@ def apply_events(session: Session, events: Iterable[DeliveryEvent]) -> Applied:
             event.type in SUPPRESSING
             and event.recipient
             and (event.type != "bounced" or event.permanent)
+            and _was_sent_to(session, email.id, event.recipient)
         ):
             suppress(
                 session,
@@ -85,6 +91,19 @@ def apply_events(session: Session, events: Iterable[DeliveryEvent]) -> Applied:
         ):
             applied.status_changes += 1
     return applied
+
+
+def _was_sent_to(session: Session, email_id: uuid.UUID, address: str) -> bool:
+    """Whether `address` is one of the email's to, cc or bcc recipients."""
+    found = session.scalar(
+        select(EmailRecipient.address)
+        .where(
+            EmailRecipient.email_id == email_id,
+            EmailRecipient.address == address.strip().lower(),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _record(session: Session, email: Any, event: DeliveryEvent) -> bool:

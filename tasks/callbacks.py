@@ -7,6 +7,10 @@ sweeper re-publishes a pending delivery whose message was lost.
 
 Signature: `X-Mailroom-Signature: v1=<hex>` where hex is HMAC-SHA256(secret, f"{ts}.{body}")
 and `ts` is the `X-Mailroom-Timestamp` header (Unix seconds), so a receiver can refuse replays.
+
+Each attempt goes through `tasks.callback_http`, which refuses URLs that resolve to internal
+addresses at the time of the attempt; the task runs on its own lane (`callbacks` in
+celeryconfig.LANES), so a slow endpoint holds callback workers, never sending ones.
 """
 
 from __future__ import annotations
@@ -17,8 +21,6 @@ import json
 import logging
 import random
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import CallbackDelivery, WebhookEndpoint, utcnow
-from tasks import runtime
+from tasks import callback_http, runtime
 from tasks.app import celery_app
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mailroom-Signature"
 TIMESTAMP_HEADER = "X-Mailroom-Timestamp"
 GIVE_UP_AFTER = timedelta(days=1)
-REQUEST_TIMEOUT_SECONDS = 10.0
+REQUEST_TIMEOUT_SECONDS = callback_http.TIMEOUT_SECONDS
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -73,17 +75,6 @@ def due_deliveries(session: Session, lease: timedelta, limit: int) -> list[uuid.
     return claimed
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as resp:
-            return int(resp.status), None
-    except urllib.error.HTTPError as err:
-        return int(err.code), f"HTTP {err.code}"
-    except (urllib.error.URLError, OSError) as err:
-        return None, repr(err)
-
-
 def _backoff(attempts: int) -> float:
     delay = min(3600.0, 2.0 * 2 ** max(0, attempts - 1))
     return random.uniform(delay / 2, delay)
@@ -109,7 +100,7 @@ def deliver_callback(self: Any, delivery_id: str) -> None:
         created_at, attempts = row.created_at, row.attempts
     body = json.dumps({**payload, "deliveryId": delivery_id, "attempt": attempts}).encode()
     timestamp = str(int(time.time()))
-    status, error = _post(
+    outcome = callback_http.post(
         url,
         body,
         {
@@ -118,8 +109,10 @@ def deliver_callback(self: Any, delivery_id: str) -> None:
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         },
+        allow_loopback=rt.settings.callbacks_allow_loopback,
+        timeout=REQUEST_TIMEOUT_SECONDS,
     )
-    countdown = _finish(did, status, error, attempts, created_at)
+    countdown = _finish(did, outcome.status, outcome.error, attempts, created_at)
     if countdown is not None:
         raise self.retry(countdown=countdown)
 

@@ -18,8 +18,9 @@ Event types, and what each means for one recipient of one message:
 
 "Final" settles the outcome for the recipient, but finals can follow one another: a bounce may
 arrive after a delivery (the receiving server accepted, then bounced asynchronously) and a
-complaint always follows a delivery. Whoever records them decides precedence; a hard bounce or a
-complaint is what puts an address on the suppression list (`suppresses`).
+complaint always follows a delivery. Whoever records them decides precedence; a hard bounce, a
+complaint or an unsubscribe is what puts an address on the suppression list (`suppresses`), and
+only an address the message was sent to.
 
 `detail` keys, present only when the provider said something: `bounceType`, `bounceSubType`,
 `bounceClassification`, `diagnosticCode`, `status` (enhanced SMTP status), `smtpResponse`,
@@ -102,8 +103,10 @@ class DeliveryEvent:
 
     @property
     def suppresses(self) -> bool:
-        """Whether this event should put the recipient on the suppression list."""
-        return self.type in ("bounced", "complained") and self.recipient is not None
+        """Whether this event should put the recipient on the suppression list (for every
+        provider: one that was told "unsubscribe" must not be followed by another after a
+        failover)."""
+        return self.type in ("bounced", "complained", "unsubscribed") and self.recipient is not None
 
 
 class WebhookError(Exception):

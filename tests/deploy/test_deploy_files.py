@@ -59,8 +59,8 @@ CONTRACT_NAMES = frozenset(
 # Read by libraries rather than by our code: boto3, SendGrid's client, Flower, prometheus_client.
 LIBRARY_NAMES = frozenset({"SENDGRID_API_KEY", "PROMETHEUS_MULTIPROC_DIR"})
 LIBRARY_PREFIXES = ("AWS_", "FLOWER_")
-PROCESSES = ("api", "worker", "sender", "beat", "flower")
-APP_SERVICES = ("migrate", "api", "worker", "sender", "beat", "flower")
+PROCESSES = ("api", "worker", "sender", "callbacks", "beat", "flower")
+APP_SERVICES = ("migrate", "api", "worker", "sender", "callbacks", "beat", "flower")
 SECRETS = ("POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "FLOWER_BASIC_AUTH")
 SAMPLE_ENV = {
     "POSTGRES_PASSWORD": "pg-secret",
@@ -269,6 +269,11 @@ def test_depends_on_waits_for_health_and_for_the_migration() -> None:
             "postgres": "service_healthy",
             "rabbitmq": "service_healthy",
         },
+        "callbacks": {
+            "migrate": "service_completed_successfully",
+            "postgres": "service_healthy",
+            "rabbitmq": "service_healthy",
+        },
         "beat": {"migrate": "service_completed_successfully", "rabbitmq": "service_healthy"},
         "flower": {"rabbitmq": "service_healthy"},
     }
@@ -295,6 +300,8 @@ def test_commands_run_the_documented_processes() -> None:
     sender = " ".join(_command(services["sender"]))
     assert sender.startswith("celery -A tasks.app worker") and "--pool threads" in sender
     assert "-Q mailroom.send,mailroom.bulk.send" in sender
+    callbacks = " ".join(_command(services["callbacks"]))
+    assert "--pool threads" in callbacks and "-Q mailroom.callbacks" in callbacks
     assert " ".join(_command(services["beat"])).startswith("celery -A tasks.app beat")
     assert " ".join(_command(services["flower"])).startswith("celery -A tasks.app flower")
     assert _command(services["migrate"]) == ["mailroom", "db", "upgrade"]
@@ -444,6 +451,7 @@ def test_procfile_commands() -> None:
     assert "celery -A tasks.app worker --pool prefork" in processes["worker"]
     assert "celery -A tasks.app worker --pool threads" in processes["sender"]
     assert ".send,${MAILROOM_QUEUE:-mailroom}.bulk.send" in processes["sender"]
+    assert '-Q "${MAILROOM_QUEUE:-mailroom}.callbacks"' in processes["callbacks"]
     assert "celery -A tasks.app beat" in processes["beat"]
     assert "celery -A tasks.app flower" in processes["flower"]
     assert "${FLOWER_PORT:-" in processes["flower"]
@@ -545,7 +553,7 @@ def honcho(honcho_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str
 
 @pytest.mark.integration
 def test_honcho_start_runs_mailroom(honcho: dict[str, str]) -> None:
-    """The five processes come up from the Procfile and an email goes all the way to sent."""
+    """The six processes come up from the Procfile and an email goes all the way to sent."""
     api = f"http://127.0.0.1:{honcho['PORT']}"
     flower = f"http://127.0.0.1:{honcho['FLOWER_PORT']}"
     wait_for_port(int(honcho["PORT"]), timeout=60)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -65,10 +66,13 @@ def hooked(
             "SENDGRID_API_KEY": "SG.test-key",
             "SENDGRID_HOST": sendgrid.url,
             "MAILROOM_SNS_TOPIC_ARNS": TOPIC_ARN,
-            "MAILROOM_SNS_CERT_HOSTS": r"^127\.0\.0\.1$",
+            # Exact host and port: the certificate server's.
+            "MAILROOM_SNS_CERT_HOSTS": urlsplit(signers[1]).netloc,
             "MAILROOM_SNS_ALLOW_HTTP": "true",
             "SENDGRID_WEBHOOK_PUBLIC_KEY": signers[2].public_key_b64,
             "MAILROOM_SWEEP_INTERVAL_SECONDS": "1",
+            # The callback receiver listens on 127.0.0.1, refused without this test setting.
+            "MAILROOM_CALLBACKS_ALLOW_LOOPBACK": "true",
         }
     )
     stack.migrate_and_key()
@@ -188,6 +192,53 @@ def test_sendgrid_events_by_sg_message_id(
     assert {"processed", "delivered", "complained"} <= {e["type"] for e in final["events"]}
     entries = hooked.request("GET", "/suppressions?reason=complaint")[1]["data"]["items"]
     assert [e["address"] for e in entries] == ["bob@example.com"]
+
+
+def test_events_suppress_only_the_emails_recipients(
+    hooked: Stack, signers: tuple[SnsSigner, str, SendGridSigner]
+) -> None:
+    """A signed event that names an address the email was not sent to suppresses nothing; a
+    SendGrid unsubscribe suppresses its recipient for every provider."""
+    sns, cert_url, sendgrid_signer = signers
+    now = datetime.now(UTC)
+    email = send_and_wait(hooked, to="ann@example.com")
+    pmid = email["providerMessageId"]
+    bounce = ses_bounce(pmid, ["ann@example.com", "Victim@Example.com"], now)
+    assert post_sns(hooked, sns, cert_url, bounce)[0] == 200
+    complaint = ses_complaint(pmid, ["boss@example.com"], now)
+    assert post_sns(hooked, sns, cert_url, complaint)[0] == 200
+    listing = hooked.request("GET", "/suppressions")[1]["data"]["items"]
+    assert [e["address"] for e in listing] == ["ann@example.com"]
+
+    hooked.env["EMAIL_PROVIDERS"] = "sendgrid"
+    hooked.kill("worker")
+    hooked.start_worker()
+    email = send_and_wait(hooked, to="bob@example.com", cc="carl@example.com")
+    sg_id = f"{email['providerMessageId']}.filterdrecv-1"
+    stamp = int(time.time())
+    batch = [
+        sendgrid_event("bounce", sg_id, "stranger@example.com", stamp, type="bounce"),
+        sendgrid_event("spamreport", sg_id, "other@example.com", stamp),
+        sendgrid_event("unsubscribe", sg_id, "outsider@example.com", stamp),
+        sendgrid_event("unsubscribe", sg_id, "bob@example.com", stamp),
+        sendgrid_event("group_unsubscribe", sg_id, "carl@example.com", stamp, asm_group_id=4),
+    ]
+    body = json_body(batch)
+    headers = {**sendgrid_signer.headers(body), "Content-Type": "application/json"}
+    status, answer = hooked.post_raw("/webhooks/sendgrid", body, headers)
+    assert status == 200, answer
+    listing = hooked.request("GET", "/suppressions")[1]["data"]["items"]
+    entries = {e["address"]: (e["reason"], e["source"]) for e in listing}
+    assert entries == {
+        "ann@example.com": ("hard_bounce", "ses"),
+        "bob@example.com": ("unsubscribe", "sendgrid"),
+        "carl@example.com": ("unsubscribe", "sendgrid"),
+    }
+    # Suppressed for every provider: the next send to bob goes to none of them.
+    status, answer = hooked.request(
+        "POST", "/send", {"from": SENDER, "to": "bob@example.com", "subject": "Hi", "text": "t"}
+    )
+    assert status == 200 and answer["data"]["status"] == "suppressed", answer
 
 
 class Receiver:

@@ -3,9 +3,12 @@ keeps many sends in flight, transactional and bulk mail on lanes of their own.""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -97,3 +100,69 @@ def test_a_batch_is_sent_group_by_group_many_at_once(stack: Stack, slow_sink: Sm
     sample = stack.email(ids[7])
     assert sample["status"] == "sent"
     assert [e["type"] for e in sample["events"]][-2:] == ["sent", "recorded"]
+
+
+class HangingEndpoint:
+    """A caller's callback endpoint that takes longer to answer than callbacks wait."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's method name
+                endpoint.posts += 1
+                time.sleep(15)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_hanging_callback_endpoint_does_not_hold_up_sending(
+    stack: Stack, slow_sink: SmtpSink
+) -> None:
+    endpoint = HangingEndpoint()
+    try:
+        stack.env["MAILROOM_CALLBACKS_ALLOW_LOOPBACK"] = "true"  # the endpoint is on 127.0.0.1
+        start_lanes(stack, slow_sink)
+        stack.start_worker("callbacks", concurrency=2, pool="threads", lanes=(".callbacks",))
+        status, answer = stack.request(
+            "POST", "/webhooks/endpoints", {"url": endpoint.url, "events": ["sent"]}
+        )
+        assert status == 201, answer
+        hook = answer["data"]["endpointId"]
+        time.sleep(1.5)  # workers read endpoints at most once a second
+
+        def send(names: range) -> None:
+            for n in names:
+                body = {"from": "app@example.com", "to": f"c{n}@example.com", "subject": "Hi"}
+                status, answer = stack.request("POST", "/send", {**body, "text": "x"})
+                assert status == 200, answer
+
+        # Ten sends, then ten callbacks that each hold a worker for 10 s (their timeout).
+        send(range(10))
+        wait_for(slow_sink, 10, timeout=60)
+        deadline = time.monotonic() + 30
+        while endpoint.posts < 2 and time.monotonic() < deadline:
+            time.sleep(0.25)
+        listing = stack.request("GET", f"/webhooks/endpoints/{hook}/deliveries")[1]
+        assert endpoint.posts >= 2, listing
+        # While they hang, new mail goes through at once: on any lane that sending (or
+        # rendering) shared with them, it would wait behind ~40 s of callbacks.
+        started = time.monotonic()
+        send(range(10, 20))
+        wait_for(slow_sink, 20, timeout=60)
+        arrived = len(slow_sink.received)
+        assert arrived == 20, arrived
+        assert time.monotonic() - started < 15, time.monotonic() - started
+    finally:
+        endpoint.stop()

@@ -128,8 +128,8 @@ class Stack:
         lanes: tuple[str, ...] = (),
     ) -> None:
         """A Celery worker (prefork by default) on every lane, or on `lanes` (suffixes of the
-        queue name: "" for transactional rendering, ".send", ".bulk", ".bulk.send"); returns
-        once it is ready for tasks."""
+        queue name: "" for transactional rendering, ".send", ".bulk", ".bulk.send",
+        ".callbacks"); returns once it is ready for tasks."""
         queue = self.env.get("MAILROOM_QUEUE", "mailroom")
         only = ["-Q", ",".join(queue + lane for lane in lanes)] if lanes else []
         self._spawn(

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from providers.events import CertificateUnavailable, SignatureError, SnsVerifier
-from providers.events.sns import MAX_CERT_BYTES, fetch_certificate
-from tests.support.signing import CertServer, SnsSigner, ses_complaint, sns_notification
+from providers.events.sns import MAX_CERT_BYTES, fetch_certificate, fetch_url
+from tests.support.signing import (
+    TOPIC_ARN,
+    CertServer,
+    SnsSigner,
+    ses_complaint,
+    sns_notification,
+)
 
 CERT_PATH = "/SimpleNotificationService-local.pem"
+OURS = [TOPIC_ARN]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +37,8 @@ def server(signer: SnsSigner) -> Iterator[CertServer]:
 
 
 @pytest.fixture
-def verifier() -> SnsVerifier:
-    return SnsVerifier(["127.0.0.1"], allow_http=True)
+def verifier(server: CertServer) -> SnsVerifier:
+    return SnsVerifier([f"127.0.0.1:{server.port}"], allow_http=True, allowed_topic_arns=OURS)
 
 
 def notification() -> dict[str, object]:
@@ -50,7 +59,7 @@ def test_a_certificate_served_over_http_verifies_and_is_fetched_once(
 
 
 def test_http_needs_allow_http(signer: SnsSigner, server: CertServer) -> None:
-    verifier = SnsVerifier(["127.0.0.1"])
+    verifier = SnsVerifier([f"127.0.0.1:{server.port}"], allowed_topic_arns=OURS)
 
     with pytest.raises(SignatureError, match="not an allowed"):
         verifier.verify(signer.sign(notification(), cert_url=server.url(CERT_PATH)))
@@ -84,7 +93,7 @@ def test_an_oversized_answer_is_refused(server: CertServer) -> None:
 def test_nobody_listening_is_unavailable(signer: SnsSigner) -> None:
     with CertServer() as server:
         url = server.url(CERT_PATH)
-    verifier = SnsVerifier(["127.0.0.1"], allow_http=True)
+    verifier = SnsVerifier([f"127.0.0.1:{server.port}"], allow_http=True, allowed_topic_arns=OURS)
 
     with pytest.raises(CertificateUnavailable):
         verifier.verify(signer.sign(notification(), cert_url=url))
@@ -97,8 +106,37 @@ def test_a_silent_server_times_out(signer: SnsSigner) -> None:
         listener.listen(1)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow.pem"
         verifier = SnsVerifier(
-            ["127.0.0.1"], lambda u: fetch_certificate(u, timeout=0.2), allow_http=True
+            [f"127.0.0.1:{listener.getsockname()[1]}"],
+            lambda u: fetch_certificate(u, timeout=0.2),
+            allow_http=True,
+            allowed_topic_arns=OURS,
         )
 
         with pytest.raises(CertificateUnavailable, match="timed out"):
             verifier.verify(signer.sign(notification(), cert_url=url))
+
+
+def test_a_dripping_server_is_cut_off_at_the_deadline() -> None:
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def drip() -> None:
+            # A well-formed answer whose body comes one byte at a time, each within the timeout.
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.wait(0.05):
+                    conn.sendall(b"x")
+
+        thread = threading.Thread(target=drip, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/drip.pem"
+        started = time.monotonic()
+        try:
+            with pytest.raises(TimeoutError, match="took more than"):
+                fetch_url(url, timeout=1.0, deadline=0.5)
+        finally:
+            stop.set()
+        assert time.monotonic() - started < 2.0

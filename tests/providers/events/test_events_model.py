@@ -47,12 +47,12 @@ def test_final_types_point_to_contract_statuses() -> None:
     assert set(CONTRACT_STATUS.values()) <= contract
 
 
-def test_only_hard_bounces_and_complaints_suppress() -> None:
+def test_only_hard_bounces_complaints_and_unsubscribes_suppress() -> None:
     suppressing = {
         kind for kind in EVENT_TYPES if event(type=kind, permanent=kind == "bounced").suppresses
     }
 
-    assert suppressing == {"bounced", "complained"}
+    assert suppressing == {"bounced", "complained", "unsubscribed"}
     assert not event(type="complained", recipient=None).suppresses
 
 

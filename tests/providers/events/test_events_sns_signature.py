@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pytest
 
 from providers.events import CertificateUnavailable, SignatureError, SnsVerifier
-from providers.events.sns import string_to_sign, subscribe_url_allowed
+from providers.events.sns import string_to_sign, subscribe_url_allowed, url_allowed
 from tests.support.signing import (
     SNS_CERT_URL,
     TOPIC_ARN,
@@ -24,6 +24,7 @@ from tests.support.signing import (
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 OTHER_CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-other.pem"
+OURS = [TOPIC_ARN]
 
 
 class Certificates:
@@ -59,7 +60,7 @@ def certs(signer: SnsSigner, other_signer: SnsSigner) -> Certificates:
 
 @pytest.fixture
 def verifier(certs: Certificates) -> SnsVerifier:
-    return SnsVerifier(fetch=certs, clock=lambda: NOW)
+    return SnsVerifier(fetch=certs, clock=lambda: NOW, allowed_topic_arns=OURS)
 
 
 def notification(**kwargs: Any) -> dict[str, Any]:
@@ -125,6 +126,14 @@ def test_unsigned_fields_may_change(verifier: SnsVerifier, signer: SnsSigner) ->
         "https://sns.eu-west-1.amazonaws.com/not-a-certificate.txt",
         "ftp://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
         "//sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem",
+        # Only the default port; only a .pem at the root, with no query or fragment.
+        "https://sns.eu-west-1.amazonaws.com:81/SimpleNotificationService-test.pem",
+        "https://sns.eu-west-1.amazonaws.com:8443/SimpleNotificationService-test.pem",
+        "https://sns.eu-west-1.amazonaws.com:99999/SimpleNotificationService-test.pem",
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem?x=1",
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem#x",
+        "https://sns.eu-west-1.amazonaws.com/a/b/SimpleNotificationService-test.pem",
+        "https://sns.eu-west-1.amazonaws.com/redirect?to=x.pem",
     ],
 )
 def test_a_certificate_url_off_the_allow_list_fails_without_fetching(
@@ -139,7 +148,11 @@ def test_a_certificate_url_off_the_allow_list_fails_without_fetching(
 
 def test_china_regions_are_allowed(signer: SnsSigner) -> None:
     url = "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-cn.pem"
-    verifier = SnsVerifier(fetch=Certificates({url: signer.certificate_pem}), clock=lambda: NOW)
+    verifier = SnsVerifier(
+        fetch=Certificates({url: signer.certificate_pem}),
+        clock=lambda: NOW,
+        allowed_topic_arns=OURS,
+    )
 
     verifier.verify(signer.sign(notification(), cert_url=url))
 
@@ -164,7 +177,7 @@ def test_the_certificate_is_fetched_once_per_url(
 def test_the_cache_forgets_the_least_recently_used_url(
     signer: SnsSigner, other_signer: SnsSigner, certs: Certificates
 ) -> None:
-    verifier = SnsVerifier(fetch=certs, cache_size=1, clock=lambda: NOW)
+    verifier = SnsVerifier(fetch=certs, cache_size=1, clock=lambda: NOW, allowed_topic_arns=OURS)
 
     verifier.verify(signer.sign(notification()))
     verifier.verify(other_signer.sign(notification(), cert_url=OTHER_CERT_URL))
@@ -173,16 +186,28 @@ def test_the_cache_forgets_the_least_recently_used_url(
     assert certs.calls == {SNS_CERT_URL: 2, OTHER_CERT_URL: 1}
 
 
-def test_a_failed_fetch_is_certificate_unavailable_and_not_cached(
-    verifier: SnsVerifier, signer: SnsSigner, certs: Certificates
+def test_a_failed_fetch_is_certificate_unavailable_and_cached_briefly(
+    signer: SnsSigner, certs: Certificates
 ) -> None:
+    now = [100.0]
+    verifier = SnsVerifier(
+        fetch=certs, clock=lambda: NOW, allowed_topic_arns=OURS, monotonic=lambda: now[0]
+    )
     pem = certs.certs.pop(SNS_CERT_URL)
     message = signer.sign(notification())
 
     with pytest.raises(CertificateUnavailable):
         verifier.verify(message)
     certs.certs[SNS_CERT_URL] = pem
+    # A flood of messages naming a URL that just failed costs no further fetch...
+    for _ in range(3):
+        with pytest.raises(CertificateUnavailable, match="404"):
+            verifier.verify(message)
+    assert certs.calls == {SNS_CERT_URL: 1}
+    # ...until the failure is old enough to try again.
+    now[0] += verifier.failure_cache_seconds + 1
     verifier.verify(message)
+    assert certs.calls == {SNS_CERT_URL: 2}
 
 
 def test_a_url_that_holds_no_certificate_fails(
@@ -221,7 +246,7 @@ def test_missing_or_garbage_signature_fields_fail(
 def test_a_timestamp_over_an_hour_away_fails(
     certs: Certificates, signer: SnsSigner, offset: timedelta
 ) -> None:
-    verifier = SnsVerifier(fetch=certs, clock=lambda: NOW + offset)
+    verifier = SnsVerifier(fetch=certs, clock=lambda: NOW + offset, allowed_topic_arns=OURS)
 
     with pytest.raises(SignatureError, match="away from now"):
         verifier.verify(signer.sign(notification()))
@@ -232,15 +257,21 @@ def test_the_max_age_is_configurable(certs: Certificates, signer: SnsSigner) -> 
     later: Callable[[], datetime] = lambda: NOW + timedelta(days=3)  # noqa: E731
     message = signer.sign(notification())
 
-    SnsVerifier(fetch=certs, clock=later, max_age_seconds=None).verify(message)
-    SnsVerifier(fetch=certs, clock=later, max_age_seconds=4 * 86400).verify(message)
+    SnsVerifier(fetch=certs, clock=later, max_age_seconds=None, allowed_topic_arns=OURS).verify(
+        message
+    )
+    SnsVerifier(
+        fetch=certs, clock=later, max_age_seconds=4 * 86400, allowed_topic_arns=OURS
+    ).verify(message)
     with pytest.raises(SignatureError):
-        SnsVerifier(fetch=certs, clock=later, max_age_seconds=60).verify(message)
+        SnsVerifier(fetch=certs, clock=later, max_age_seconds=60, allowed_topic_arns=OURS).verify(
+            message
+        )
 
 
 def test_only_allowed_topics_pass(certs: Certificates, signer: SnsSigner) -> None:
     # Anyone can sign with SNS's own key through a topic of their own: the topic must be ours.
-    ours = SnsVerifier(fetch=certs, clock=lambda: NOW, allowed_topic_arns=[TOPIC_ARN])
+    ours = SnsVerifier(fetch=certs, clock=lambda: NOW, allowed_topic_arns=OURS)
     ours.verify(signer.sign(notification()))
 
     with pytest.raises(SignatureError, match="not ours"):
@@ -331,7 +362,64 @@ def test_only_sns_subscribe_urls_may_be_visited(url: str | None, allowed: bool) 
 def test_the_subscribe_url_allow_list_is_configurable() -> None:
     url = "http://127.0.0.1:8123/confirm"
 
-    assert not subscribe_url_allowed(url, ["127.0.0.1"])
-    assert subscribe_url_allowed(url, ["127.0.0.1"], allow_http=True)
-    assert subscribe_url_allowed(url, [re.compile(r"127\.0\.0\.\d+")], allow_http=True)
-    assert not subscribe_url_allowed(url, ["localhost"], allow_http=True)
+    assert not subscribe_url_allowed(url, ["127.0.0.1:8123"])
+    assert subscribe_url_allowed(url, ["127.0.0.1:8123"], allow_http=True)
+    assert not subscribe_url_allowed(url, ["127.0.0.1"], allow_http=True)  # not port 80
+    assert subscribe_url_allowed(url.replace(":8123", ""), ["127.0.0.1"], allow_http=True)
+    assert not subscribe_url_allowed(url, ["localhost:8123"], allow_http=True)
+
+
+def test_the_default_https_port_may_be_written_out(signer: SnsSigner) -> None:
+    url = "https://sns.eu-west-1.amazonaws.com:443/SimpleNotificationService-test.pem"
+    certs = Certificates({url: signer.certificate_pem})
+    verifier = SnsVerifier(fetch=certs, clock=lambda: NOW, allowed_topic_arns=OURS)
+
+    verifier.verify(signer.sign(notification(), cert_url=url))
+
+
+@pytest.mark.parametrize("topics", [[], [TOPIC_ARN + "-2"]])
+def test_a_topic_not_named_is_refused_before_any_fetch(
+    certs: Certificates, signer: SnsSigner, topics: list[str]
+) -> None:
+    # An empty list refuses everything: there is no "any topic".
+    verifier = SnsVerifier(fetch=certs, clock=lambda: NOW, allowed_topic_arns=topics)
+
+    for message in (notification(), sns_subscription_confirmation(at=NOW)):
+        with pytest.raises(SignatureError, match="not ours"):
+            verifier.verify(signer.sign(message))
+    assert not certs.calls
+
+
+def test_the_topic_list_is_required() -> None:
+    with pytest.raises(TypeError):
+        SnsVerifier()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="not one string"):
+        SnsVerifier(allowed_topic_arns=TOPIC_ARN)
+
+
+@pytest.mark.parametrize(
+    ("url", "rules", "allowed"),
+    [
+        # Exact names: a dot is a dot, not "any character".
+        ("https://sns.us-east-1.amazonaws.com/c.pem", ["sns.us-east-1.amazonaws.com"], True),
+        ("https://sns.us-east-1xamazonaws.com/c.pem", ["sns.us-east-1.amazonaws.com"], False),
+        ("https://sns.us-east-1.amazonaws.com.evil/c.pem", ["sns.us-east-1.amazonaws.com"], False),
+        ("https://SNS.US-EAST-1.amazonaws.com/c.pem", ["sns.us-east-1.amazonaws.com"], True),
+        # The default port only, unless the rule names one; then that one only.
+        ("https://sns.us-east-1.amazonaws.com:81/c.pem", ["sns.us-east-1.amazonaws.com"], False),
+        ("https://sns.us-east-1.amazonaws.com:443/c.pem", ["sns.us-east-1.amazonaws.com"], True),
+        ("http://127.0.0.1/c.pem", ["127.0.0.1"], True),
+        ("http://127.0.0.1:8123/c.pem", ["127.0.0.1"], False),
+        ("http://127.0.0.1:8123/c.pem", ["127.0.0.1:8123"], True),
+        ("http://127.0.0.1:8124/c.pem", ["127.0.0.1:8123"], False),
+        ("http://127.0.0.1/c.pem", ["127.0.0.1:8123"], False),
+        # AWS's own pattern, on the default port only.
+        (
+            "https://sns.us-east-1.amazonaws.com:81/c.pem",
+            [re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com")],
+            False,
+        ),
+    ],
+)
+def test_certificate_hosts_match_exactly(url: str, rules: list[Any], allowed: bool) -> None:
+    assert url_allowed(url, rules, allow_http=True) is allowed
