@@ -7,9 +7,9 @@ waiting for them: a webhook updating an old email is never stalled by the purge.
 
 - content: a final email older than the content age keeps its skeleton (addresses, subject,
   status, ids, dates) but loses its bodies, variables, attachment manifest, signature and
-  style; `content_purged_at` says when.
+  style, and a test-mode email its raw message; `content_purged_at` says when.
 - records: a final email older than the record age is deleted with its events, attempts,
-  recipients, tags and callback deliveries.
+  recipients, tags, callback deliveries and raw message.
 - idempotency keys: deleted once past their 24 h (they are only replayed within it).
 """
 
@@ -28,6 +28,7 @@ from models import (
     FINAL_STATUSES,
     EmailRecipient,
     IdempotencyKey,
+    SandboxMessage,
     utcnow,
 )
 from models.db import table_of
@@ -35,9 +36,10 @@ from store.tables import ATTEMPTS, DELIVERIES, EMAILS, EVENTS, TAGS, connection,
 
 RECIPIENTS = table_of(EmailRecipient)
 IDEMPOTENCY = table_of(IdempotencyKey)
+SANDBOX = table_of(SandboxMessage)  # a test-mode email's raw message: content too
 # An email's rows in other tables, deleted before the email itself (children first: SQLite's
 # foreign keys and PostgreSQL's cascades then have nothing left to do).
-_CHILDREN: tuple[Table, ...] = (EVENTS, ATTEMPTS, RECIPIENTS, TAGS, DELIVERIES)
+_CHILDREN: tuple[Table, ...] = (EVENTS, ATTEMPTS, RECIPIENTS, TAGS, DELIVERIES, SANDBOX)
 _FINAL = list(FINAL_STATUSES)
 # What "content" is: cleared to these values.
 CLEARED_CONTENT: dict[str, Any] = {
@@ -90,11 +92,13 @@ def purge_content(
         query = query.where(EMAILS.c.created_at >= created_after)
     rows = conn.execute(query).all()
     if rows:
+        ids = [row.id for row in rows]
         conn.execute(
             update(EMAILS)
-            .where(EMAILS.c.id.in_([row.id for row in rows]))
+            .where(EMAILS.c.id.in_(ids))
             .values(**CLEARED_CONTENT, content_purged_at=utcnow())
         )
+        conn.execute(delete(SANDBOX).where(SANDBOX.c.email_id.in_(ids)))
     return _purged(rows)
 
 

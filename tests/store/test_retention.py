@@ -19,6 +19,7 @@ from models import (
     EmailStatus,
     EmailTag,
     IdempotencyKey,
+    SandboxMessage,
     SendAttempt,
     WebhookEndpoint,
     utcnow,
@@ -67,6 +68,9 @@ def old_email(sessions: sessionmaker[Session], days: float, status: EmailStatus)
                     payload={},
                     next_attempt_at=utcnow(),
                 ),
+                SandboxMessage(
+                    email_id=eid, raw=b"Subject: s\r\n\r\nsecret", provider_message_id="t"
+                ),
             ]
         )
         session.commit()
@@ -106,6 +110,8 @@ def test_content_of_old_final_emails_is_cleared_and_their_skeleton_kept(
     assert email.content_purged_at is not None
     assert (email.subject, email.status, email.to_addrs) == ("s", "sent", ["b@example.com"])
     assert count_rows(sessions, EmailEvent, old) == 1  # the record stays
+    assert count_rows(sessions, SandboxMessage, old) == 0  # a raw message is content
+    assert count_rows(sessions, SandboxMessage, recent) == 1
     for kept in (recent, in_flight, scheduled, due_for_deletion):
         assert row(sessions, kept).html == "<p>secret</p>"
     # Done once: a second run finds nothing more.
@@ -124,7 +130,14 @@ def test_old_final_emails_are_deleted_with_every_row_of_theirs(
         purged = purge_records(session, utcnow() - 365 * DAY, 100)
 
     assert [p.id for p in purged] == [old]
-    for model in (EmailEvent, SendAttempt, EmailRecipient, EmailTag, CallbackDelivery):
+    for model in (
+        EmailEvent,
+        SendAttempt,
+        EmailRecipient,
+        EmailTag,
+        CallbackDelivery,
+        SandboxMessage,
+    ):
         assert count_rows(sessions, model, old) == 0
         assert count_rows(sessions, model, kept) == 1
     with sessions() as session:
