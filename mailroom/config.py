@@ -17,69 +17,21 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
 from dotenv import load_dotenv
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
-from pydantic.config import JsonDict
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mailroom.setting_errors import describe_error
+from mailroom.settings_base import Items, Lower, Names, _Section, setting
+
+__all__ = ["Items", "Lower", "Names", "Settings", "SettingsError", "_Section", "setting"]
 
 MB = 1024 * 1024
 
 
 class SettingsError(ValueError):
     """One or more settings do not parse; the message names each variable and what it expects."""
-
-
-def _split(raw: Any, *, lower: bool) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    return tuple(p.strip().lower() if lower else p.strip() for p in raw.split(",") if p.strip())
-
-
-# Comma-separated values, lower-cased (names, hosts) or kept as written (ARNs).
-Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=True))]
-Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(lambda v: _split(v, lower=False))]
-Lower = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
-Upper = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
-
-
-def setting(
-    default: Any, env: str, description: str, *, example: str | None = None, secret: bool = False
-) -> Any:
-    """A field read from the variable `env`; `example` is what .env.example shows for it."""
-    extra: JsonDict | None = {"example": example} if example is not None else None
-    return Field(
-        default,
-        validation_alias=env,
-        description=description,
-        json_schema_extra=extra,
-        repr=not secret,  # kept out of logs and tracebacks
-    )
-
-
-class _Section(BaseSettings):
-    """Frozen, read from the exact variable names; a blank value means the default."""
-
-    # Only the exact variable names: with populate_by_name, pydantic-settings would also read
-    # `port` or `host` from the environment for SmtpSettings.
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
-    # Variables whose blank value means something (an empty list, "off") rather than the default.
-    blank_is_value: ClassVar[frozenset[str]] = frozenset()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_means_default(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        keep = cls.blank_is_value
-        return {
-            k: v
-            for k, v in data.items()
-            if not (isinstance(v, str) and not v.strip() and k not in keep)
-        }
 
 
 class SmtpSettings(_Section):
@@ -286,6 +238,12 @@ class Settings(_Section):
         None,
         "MAILROOM_CLAIM_LEASE_SECONDS",
         "a send claim held this long may be taken over; unset: the providers' timeouts + 10 s",
+    )
+    render_time_limit_seconds: float | None = setting(
+        None,
+        "MAILROOM_RENDER_TIME_LIMIT_SECONDS",
+        "a worker's render of one email stops after this long and the email fails; "
+        "unset: two render budgets + 20 s (30 s)",
     )
     dns_nameserver: str | None = setting(
         None,

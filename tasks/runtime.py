@@ -22,6 +22,7 @@ from providers.registry import ProviderSettings, build_providers
 from storage import ObjectStorage, build_storage
 from tasks.provider_health import DatabaseHealth
 from tasks.throttle import parse_rates, throttle
+from tasks.time_limits import walk_seconds
 
 
 @dataclass
@@ -48,8 +49,7 @@ class Runtime:
         """
         if self.settings.claim_lease_seconds:
             return timedelta(seconds=self.settings.claim_lease_seconds)
-        walk = sum(_send_timeout(self.settings, name) for name in self.settings.email_providers)
-        return timedelta(seconds=walk + CLAIM_MARGIN_SECONDS)
+        return timedelta(seconds=walk_seconds(self.settings) + CLAIM_MARGIN_SECONDS)
 
 
 # Added to the providers' timeouts in a claim's lease: building the message, recording the
@@ -57,15 +57,6 @@ class Runtime:
 CLAIM_MARGIN_SECONDS = 10.0
 _runtime: Runtime | None = None
 _building = threading.Lock()
-
-
-def _send_timeout(settings: Settings, provider: str) -> float:
-    """The longest one attempt on `provider` can take before it gives up."""
-    return {
-        "smtp": settings.smtp.timeout,
-        "ses": settings.ses.connect_timeout + settings.ses.read_timeout,
-        "sendgrid": settings.sendgrid.timeout,
-    }.get(provider, 0.0)
 
 
 def provider_settings(settings: Settings) -> ProviderSettings:
