@@ -56,6 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         STORAGE_BACKEND=settings.storage_backend,
         STORAGE_LOCAL_ROOT=settings.storage_local_root,
         READY_TIMEOUT_SECONDS=2.0,
+        # /ready and /metrics reuse their checks of the database and the broker this long.
+        PROBE_CACHE_SECONDS=1.0,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         MAX_RECIPIENTS=settings.max_recipients,
         WEBHOOKS={
@@ -94,6 +96,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_limits(app)
     observability.init_request_ids(app)
+    observability.init_gauge_probe(app)
+    health.init_ready_probe(app)
     init_body_shape_check(app)
     init_unicode_check(app)
     app.register_blueprint(health.bp)
