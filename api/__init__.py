@@ -32,7 +32,7 @@ from api.limits import init_limits
 from api.openapi import complete_spec
 from api.schemas import ErrorSchema
 from api.unicode_check import init_unicode_check
-from mailroom.attachments import attachment_policy
+from mailroom.attachments import allowed_buckets, attachment_policy
 from mailroom.config import get_settings
 from storage import build_storage
 
@@ -68,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         },
         MAX_ATTACHMENTS_BYTES=settings.max_attachments_bytes,
         UPLOADS_BUCKET=settings.uploads_bucket,
+        ALLOWED_BUCKETS=allowed_buckets(settings),
         # Form fields (GoMail's HTML `body`) may be as large as the request; Werkzeug's 500 kB
         # default would refuse a big newsletter with a 413 naming the wrong limit.
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
@@ -91,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["STORAGE_BACKEND"],
         local_root=app.config["STORAGE_LOCAL_ROOT"],
         gcs_project=settings.gcs_project,
+        allowed_buckets=app.config["ALLOWED_BUCKETS"],
     )
     app.extensions["mailroom.attachment_policy"] = attachment_policy(settings)
     register_error_handlers(app)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import load_dotenv
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mailroom.setting_errors import describe_error
 from mailroom.settings_base import Items, Lower, Names, _Section, setting
@@ -28,6 +28,8 @@ from mailroom.settings_base import Items, Lower, Names, _Section, setting
 __all__ = ["Items", "Lower", "Names", "Settings", "SettingsError", "_Section", "setting"]
 
 MB = 1024 * 1024
+# Uploads on local storage, when MAILROOM_UPLOADS_BUCKET is unset: a folder, owned by no one else.
+LOCAL_UPLOADS = "mailroom-uploads"
 
 
 class SettingsError(ValueError):
@@ -153,10 +155,20 @@ class Settings(_Section):
     max_attachments_bytes: int = setting(
         7 * MB, "MAX_ATTACHMENTS_BYTES", "total attachment size allowed per email, in bytes"
     )
+    allowed_buckets: Names = setting(
+        (),
+        "MAILROOM_ALLOWED_BUCKETS",
+        "buckets attachments may come from, comma-separated (required with gcs); "
+        "unset on local: any",
+        example="invoices,reports",
+        checked=True,
+    )
     uploads_bucket: str = setting(
-        "mailroom-uploads",
+        "",
         "MAILROOM_UPLOADS_BUCKET",
-        "bucket for files uploaded with a request (GoMail endpoint, list imports)",
+        "bucket of yours for files uploaded with a request (GoMail endpoint), always allowed; "
+        "required with gcs; unset on local: mailroom-uploads",
+        checked=True,
     )
     denied_attachment_extensions: Names | None = setting(
         None,
@@ -269,6 +281,16 @@ class Settings(_Section):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("allowed_buckets", "uploads_bucket")
+    @classmethod
+    def _buckets(cls, value: Any, info: ValidationInfo) -> Any:
+        # On gcs an unset bucket would trust any bucket, or one whose name someone else owns.
+        if info.data.get("storage_backend") != "gcs":
+            return value or (() if info.field_name == "allowed_buckets" else LOCAL_UPLOADS)
+        if not value:
+            raise ValueError("the name of a bucket of yours (required with STORAGE_BACKEND=gcs)")
+        return value
+
     @field_validator("queue_type")
     @classmethod
     def _queue_type(cls, value: str) -> str:
@@ -331,7 +353,8 @@ def load_settings() -> Settings:
     try:
         settings = Settings(**sections)
     except ValidationError as err:
-        problems += [describe_error(e) for e in err.errors()]
+        aliases = {n: str(f.validation_alias) for n, f in Settings.model_fields.items()}
+        problems += [describe_error(e, aliases) for e in err.errors()]
     if problems:
         raise SettingsError("; ".join(problems))
     return settings

@@ -24,9 +24,16 @@ Upper = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance
 
 
 def setting(
-    default: Any, env: str, description: str, *, example: str | None = None, secret: bool = False
+    default: Any,
+    env: str,
+    description: str,
+    *,
+    example: str | None = None,
+    secret: bool = False,
+    checked: bool = False,
 ) -> Any:
-    """A field read from the variable `env`; `example` is what .env.example shows for it."""
+    """A field read from the variable `env`; `example` is what .env.example shows for it.
+    `checked`: its validators run on the default too (a setting required in some setups)."""
     extra: JsonDict | None = {"example": example} if example is not None else None
     return Field(
         default,
@@ -34,6 +41,7 @@ def setting(
         description=description,
         json_schema_extra=extra,
         repr=not secret,  # kept out of logs and tracebacks
+        validate_default=checked,
     )
 
 

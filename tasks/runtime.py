@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailroom.attachments import allowed_buckets
 from mailroom.config import Settings, get_settings
 from models.db import make_engine, make_session_factory
 from providers.failover import FailoverSender
@@ -129,6 +130,7 @@ def _build() -> None:
             settings.storage_backend,
             local_root=settings.storage_local_root,
             gcs_project=settings.gcs_project,
+            allowed_buckets=allowed_buckets(settings),
         ),
     )
 

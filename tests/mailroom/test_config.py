@@ -82,6 +82,8 @@ def test_values_parse_to_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
         "MAILROOM_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:1:Topic",
         "MAILROOM_QUEUE_TYPE": "Quorum",
         "STORAGE_BACKEND": "GCS",
+        "MAILROOM_ALLOWED_BUCKETS": "Invoices, reports",
+        "MAILROOM_UPLOADS_BUCKET": "acme-mailroom-uploads",
         "MAILROOM_PROVIDER_RATES": "ses=14,sendgrid=0.5",
         "SES_READ_TIMEOUT": "2.5",
         "LOG_LEVEL": "debug",
@@ -174,3 +176,20 @@ def test_only_the_exact_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert (settings.smtp.port, settings.smtp.host) == (25, "localhost")
     assert settings.database_url.startswith("sqlite:///")
+
+
+def test_gcs_needs_its_buckets_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_BACKEND", "gcs")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    for name in ("MAILROOM_ALLOWED_BUCKETS", "MAILROOM_UPLOADS_BUCKET"):
+        assert f"{name}= is not valid: expected the name of a bucket of yours" in str(caught.value)
+    monkeypatch.setenv("MAILROOM_ALLOWED_BUCKETS", "invoices")
+    monkeypatch.setenv("MAILROOM_UPLOADS_BUCKET", "acme-uploads")
+    settings = load_settings()
+    assert (settings.allowed_buckets, settings.uploads_bucket) == (("invoices",), "acme-uploads")
+
+
+def test_local_storage_needs_no_bucket_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.allowed_buckets, settings.uploads_bucket) == ((), "mailroom-uploads")
