@@ -6,6 +6,7 @@ from typing import Any
 
 import flask_smorest
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     batch,
@@ -74,6 +75,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
         RATE_LIMIT=settings.rate_limit,
         RATELIMIT_STORAGE_URI=settings.rate_limit_storage_uri,
+        TRUSTED_PROXIES=settings.trusted_proxies,
         API_TITLE="Mailroom",
         API_VERSION="1.0",
         OPENAPI_VERSION="3.0.3",
@@ -87,6 +89,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address from the proxies' X-Forwarded-For, counting only as many hops
+        # as there are proxies of ours: anything further left the client could have written.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     init_db(app)
     app.extensions["mailroom.storage"] = build_storage(
         app.config["STORAGE_BACKEND"],

@@ -191,6 +191,12 @@ class Settings(_Section):
         "MAILROOM_RATE_LIMIT",
         "requests allowed per API key (e.g. 100/second); blank: no limit",
     )
+    trusted_proxies: int = setting(
+        0,
+        "MAILROOM_TRUSTED_PROXIES",
+        "proxies in front of the API whose X-Forwarded-For and -Proto are trusted (the client "
+        "address rate limits use); 0: none, the peer's address",
+    )
     rate_limit_storage_uri: str = setting(
         "memory://",
         "RATELIMIT_STORAGE_URI",
