@@ -109,12 +109,14 @@ class Settings(_Section):
         "DATABASE_URL",
         "SQLAlchemy database URL; unset: SQLite file var/mailroom.sqlite3",
         example="postgresql+psycopg://mailroom:secret@db.internal:5432/mailroom",
+        secret=True,
     )
     broker_url: str = setting(
         "filesystem://",
         "BROKER_URL",
         "Celery broker URL; unset: a filesystem transport under var/ (one host only)",
         example="amqp://mailroom:secret@rabbitmq.internal:5672/mailroom",
+        secret=True,
     )
     email_providers: Names = setting(
         ("outbox",), "EMAIL_PROVIDERS", "providers tried in order: ses, sendgrid, smtp, outbox"
@@ -202,6 +204,7 @@ class Settings(_Section):
         "RATELIMIT_STORAGE_URI",
         "where rate-limit counters live; memory:// counts per process, redis:// shares them",
         example="redis://redis:6379",
+        secret=True,
     )
     publish_timeout_seconds: float = setting(
         3.0, "MAILROOM_PUBLISH_TIMEOUT_SECONDS", "the API answers 503 if the broker takes longer"

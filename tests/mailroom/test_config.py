@@ -162,11 +162,29 @@ def test_every_bad_value_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_secrets_stay_out_of_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMTP_PASSWORD", "hunter2-pw")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.secret-key")
+    secrets = {
+        "SMTP_PASSWORD": "hunter2-pw",
+        "SENDGRID_API_KEY": "SG.secret-key",
+        "SMTP_DKIM_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----dkim-secret",
+        "DATABASE_URL": "postgresql+psycopg://mailroom:db-secret@db/mailroom",
+        "BROKER_URL": "amqp://mailroom:broker-secret@rabbitmq//",
+        "RATELIMIT_STORAGE_URI": "redis://:redis-secret@redis:6379",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
     settings = load_settings()
     assert settings.smtp.password == "hunter2-pw"
-    assert "hunter2-pw" not in repr(settings) and "SG.secret-key" not in repr(settings)
+    assert settings.database_url == secrets["DATABASE_URL"]
+    shown = repr(settings) + str(settings) + repr(settings.smtp) + repr(settings.sendgrid)
+    for word in (
+        "hunter2",
+        "SG.secret",
+        "dkim-secret",
+        "db-secret",
+        "broker-secret",
+        "redis-secret",
+    ):
+        assert word not in shown
 
 
 def test_only_the_exact_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
