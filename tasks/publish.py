@@ -23,7 +23,8 @@ from mailroom.config import get_settings
 from store.outbox import PENDING_KEY
 from store.schedule import forget_publish
 from tasks.app import celery_app
-from tasks.time_limits import CHUNK, GROUP
+from tasks.time_limits import CHUNK as CHUNK
+from tasks.time_limits import GROUP as GROUP
 
 log = logging.getLogger(__name__)
 # An email's steps, in order; each task takes the email id only.
