@@ -109,7 +109,8 @@ beat: install ## the scheduler that runs the sweeper
 	$(BIN)/celery -A tasks.app beat --loglevel INFO
 
 flower: install ## Flower, behind FLOWER_BASIC_AUTH
-	$(BIN)/celery -A tasks.app flower --port=$${FLOWER_PORT:-5555} --basic-auth=$${FLOWER_BASIC_AUTH:?set FLOWER_BASIC_AUTH=user:password}
+	@: $${FLOWER_BASIC_AUTH:?set FLOWER_BASIC_AUTH=user:password}
+	$(BIN)/celery -A tasks.app flower --port=$${FLOWER_PORT:-5555}  # reads FLOWER_BASIC_AUTH itself
 
 bench: install ## every benchmark, 3 runs each, beside its baseline; table + var/bench/results.json
 	./scripts/ensure-services.sh

@@ -11,6 +11,7 @@ Why these values (see docs/reliability.md):
   (render, prepare) and its sending part, so a 10,000-recipient batch never queues a password
   reset behind it; operators run the lanes on separate workers (docs/deployment.md).
 - publisher confirms on AMQP: `apply_async` returns only once the broker has the message.
+- time limits per task (tasks/time_limits.py), so a hostile template cannot hold a worker.
 - results ignored: an email's status lives in our database, not in a result backend.
 """
 
@@ -20,6 +21,7 @@ from kombu.entity import Exchange as _Exchange
 from kombu.entity import Queue as _Queue
 
 from mailroom.config import settings_or_exit as _settings_or_exit
+from tasks.time_limits import task_annotations as _task_annotations
 
 # A bad setting ends the worker (or beat, or Flower) with one line, not a traceback.
 _settings = _settings_or_exit()
@@ -94,6 +96,10 @@ task_routes = {
     "mailroom.purge": {"queue": LANES["bulk"]},
     "mailroom.deliver_callback": {"queue": LANES["callbacks"]},
 }
+
+# No task holds a worker forever: each has a soft and a hard time limit sized from what it
+# waits on (tasks/time_limits.py); a render over its limit fails its email with the reason.
+task_annotations = _task_annotations(_settings)
 
 # A publish that cannot reach the broker gives up quickly: the email is stored (the API answers
 # 200) and the sweeper publishes it at its next run once the broker is back.

@@ -6,6 +6,7 @@ from typing import Any
 
 import flask_smorest
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     batch,
@@ -32,7 +33,7 @@ from api.limits import init_limits
 from api.openapi import complete_spec
 from api.schemas import ErrorSchema
 from api.unicode_check import init_unicode_check
-from mailroom.attachments import attachment_policy
+from mailroom.attachments import allowed_buckets, attachment_policy
 from mailroom.config import get_settings
 from storage import build_storage
 
@@ -56,6 +57,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         STORAGE_BACKEND=settings.storage_backend,
         STORAGE_LOCAL_ROOT=settings.storage_local_root,
         READY_TIMEOUT_SECONDS=2.0,
+        # /ready and /metrics reuse their checks of the database and the broker this long.
+        PROBE_CACHE_SECONDS=1.0,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         MAX_RECIPIENTS=settings.max_recipients,
         WEBHOOKS={
@@ -66,11 +69,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         },
         MAX_ATTACHMENTS_BYTES=settings.max_attachments_bytes,
         UPLOADS_BUCKET=settings.uploads_bucket,
+        ALLOWED_BUCKETS=allowed_buckets(settings),
         # Form fields (GoMail's HTML `body`) may be as large as the request; Werkzeug's 500 kB
         # default would refuse a big newsletter with a 413 naming the wrong limit.
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
         RATE_LIMIT=settings.rate_limit,
         RATELIMIT_STORAGE_URI=settings.rate_limit_storage_uri,
+        TRUSTED_PROXIES=settings.trusted_proxies,
         API_TITLE="Mailroom",
         API_VERSION="1.0",
         OPENAPI_VERSION="3.0.3",
@@ -84,16 +89,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address from the proxies' X-Forwarded-For, counting only as many hops
+        # as there are proxies of ours: anything further left the client could have written.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     init_db(app)
     app.extensions["mailroom.storage"] = build_storage(
         app.config["STORAGE_BACKEND"],
         local_root=app.config["STORAGE_LOCAL_ROOT"],
         gcs_project=settings.gcs_project,
+        allowed_buckets=app.config["ALLOWED_BUCKETS"],
     )
     app.extensions["mailroom.attachment_policy"] = attachment_policy(settings)
     register_error_handlers(app)
     init_limits(app)
     observability.init_request_ids(app)
+    observability.init_gauge_probe(app)
+    health.init_ready_probe(app)
     init_body_shape_check(app)
     init_unicode_check(app)
     app.register_blueprint(health.bp)

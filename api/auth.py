@@ -19,13 +19,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 SCOPE_ATTRIBUTE = "_mailroom_scope"
 
 
+def presented_token() -> str | None:
+    """The token of the request's `Authorization: Bearer <token>`, if it has one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def verified_key() -> ApiKey | None:
+    """The live key the request presents, verified once per request (the rate limiter asks
+    first, the view's scope check after)."""
+    if "verified_key" not in g:
+        token = presented_token()
+        g.verified_key = find_key(db(), token) if token is not None else None
+    key: ApiKey | None = g.verified_key
+    return key
+
+
 def authenticate() -> ApiKey:
     """The request's `Authorization: Bearer <key>`, kept in `g.api_key`; 401 when unusable."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if presented_token() is None:
         raise Unauthorized("missing Bearer API key")
-    key = find_key(db(), token.strip())
+    key = verified_key()
     if key is None:
         raise Unauthorized("unknown or revoked API key")
     g.api_key = key

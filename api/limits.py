@@ -5,16 +5,22 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter import Limiter
 
+from api.auth import verified_key
+
 # Open endpoints that monitoring polls; limiting them would only blind the operator.
 UNLIMITED_PREFIXES = ("/health", "/ready", "/metrics", "/openapi.json", "/docs")
 
 
 def _limit_key() -> str:
-    """The presented key's public prefix (so every process agrees), else the client address."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and token.startswith("mr_"):
-        return "key:" + token[3:].split("_", 1)[0]
+    """The verified key's prefix (so every process agrees), else the client's address.
+
+    Only a key whose secret matched counts against that key: `Bearer mr_<someone's
+    prefix>_junk` is unauthenticated traffic, limited per address like any other. The address
+    is the proxy's unless MAILROOM_TRUSTED_PROXIES says how many proxies to look behind.
+    """
+    key = verified_key()
+    if key is not None:
+        return "key:" + key.prefix
     return "ip:" + (request.remote_addr or "unknown")
 
 

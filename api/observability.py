@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.probes import Probe
 from mailroom import logs, metrics
 from models import IN_FLIGHT_STATUSES, Email, ProviderState, utcnow
 from tasks.app import celery_app
@@ -83,9 +84,17 @@ def _refresh_gauges() -> None:
         log.debug("in-flight counts unavailable", exc_info=True)
 
 
+def init_gauge_probe(app: Flask) -> None:
+    """`/metrics` asks the broker and the database at most once per PROBE_CACHE_SECONDS."""
+    app.extensions["mailroom.gauge_probe"] = Probe(
+        _refresh_gauges, app.config["PROBE_CACHE_SECONDS"]
+    )
+
+
 @bp.get("/metrics")
 def prometheus() -> Response:
-    """Prometheus text: counters and histograms of every process, and current gauges."""
-    _refresh_gauges()
+    """Prometheus text: counters and histograms of every process, and current gauges (read
+    from the broker and the database up to PROBE_CACHE_SECONDS ago)."""
+    current_app.extensions["mailroom.gauge_probe"].get()
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type)

@@ -12,9 +12,20 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from api.addresses import AddressError, format_address, split_addresses
 from api.errors import format_validation_messages
 from api.header_text import filename_error, header_text_error
+from render import RenderError
+from render.styles import check_custom_style
 from store.request import SendRequest
 
 _HEADER_NAME = re.compile(r"^X-[A-Za-z0-9-]+$")
+
+
+def allowed_style(css: str | None) -> None:
+    """A customStyle that breaks the policy is a 400 at the door, not a failed email later."""
+    if css:
+        try:
+            check_custom_style(css)
+        except RenderError as err:
+            raise ValidationError(err.message) from err
 
 
 class BaseSchema(Schema):
@@ -170,7 +181,7 @@ class MessageFields(LocaleFields):
         validate=validate.Length(max=50),
     )
     brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
-    custom_style = fields.String(data_key="customStyle", allow_none=True)
+    custom_style = fields.String(data_key="customStyle", allow_none=True, validate=allowed_style)
     headers = Headers(load_default=dict)
     tags = fields.List(
         fields.String(validate=validate.Length(min=1, max=128)),

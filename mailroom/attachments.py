@@ -16,3 +16,11 @@ def attachment_policy(settings: Settings) -> AttachmentPolicy:
         if settings.denied_attachment_types is not None
         else DEFAULT_DENIED_TYPES,
     )
+
+
+def allowed_buckets(settings: Settings) -> tuple[str, ...]:
+    """Buckets attachments may come from: MAILROOM_ALLOWED_BUCKETS and the uploads bucket;
+    empty (any bucket) when MAILROOM_ALLOWED_BUCKETS is unset (local storage only)."""
+    if not settings.allowed_buckets:
+        return ()
+    return (*settings.allowed_buckets, settings.uploads_bucket)

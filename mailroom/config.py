@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import load_dotenv
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mailroom.config_retention import RetentionSettings
 from mailroom.setting_errors import describe_error
 from mailroom.setting_fields import Items, LogLevel, Lower, Names, _Section, setting
 
 MB = 1024 * 1024
+# Uploads on local storage, when MAILROOM_UPLOADS_BUCKET is unset: a folder, owned by no one else.
+LOCAL_UPLOADS = "mailroom-uploads"
 
 
 class SettingsError(ValueError):
@@ -106,12 +108,14 @@ class Settings(_Section):
         "DATABASE_URL",
         "SQLAlchemy database URL; unset: SQLite file var/mailroom.sqlite3",
         example="postgresql+psycopg://mailroom:secret@db.internal:5432/mailroom",
+        secret=True,
     )
     broker_url: str = setting(
         "filesystem://",
         "BROKER_URL",
         "Celery broker URL; unset: a filesystem transport under var/ (one host only)",
         example="amqp://mailroom:secret@rabbitmq.internal:5672/mailroom",
+        secret=True,
     )
     email_providers: Names = setting(
         ("outbox",), "EMAIL_PROVIDERS", "providers tried in order: ses, sendgrid, smtp, outbox"
@@ -152,10 +156,20 @@ class Settings(_Section):
     max_attachments_bytes: int = setting(
         7 * MB, "MAX_ATTACHMENTS_BYTES", "total attachment size allowed per email, in bytes"
     )
+    allowed_buckets: Names = setting(
+        (),
+        "MAILROOM_ALLOWED_BUCKETS",
+        "buckets attachments may come from, comma-separated (required with gcs); "
+        "unset on local: any",
+        example="invoices,reports",
+        checked=True,
+    )
     uploads_bucket: str = setting(
-        "mailroom-uploads",
+        "",
         "MAILROOM_UPLOADS_BUCKET",
-        "bucket for files uploaded with a request (GoMail endpoint, list imports)",
+        "bucket of yours for files uploaded with a request (GoMail endpoint), always allowed; "
+        "required with gcs; unset on local: mailroom-uploads",
+        checked=True,
     )
     denied_attachment_extensions: Names | None = setting(
         None,
@@ -178,11 +192,18 @@ class Settings(_Section):
         "MAILROOM_RATE_LIMIT",
         "requests allowed per API key (e.g. 100/second); blank: no limit",
     )
+    trusted_proxies: int = setting(
+        0,
+        "MAILROOM_TRUSTED_PROXIES",
+        "proxies in front of the API whose X-Forwarded-For and -Proto are trusted (the client "
+        "address rate limits use); 0: none, the peer's address",
+    )
     rate_limit_storage_uri: str = setting(
         "memory://",
         "RATELIMIT_STORAGE_URI",
         "where rate-limit counters live; memory:// counts per process, redis:// shares them",
         example="redis://redis:6379",
+        secret=True,
     )
     publish_timeout_seconds: float = setting(
         3.0, "MAILROOM_PUBLISH_TIMEOUT_SECONDS", "publishes give up after this; the sweeper retries"
@@ -238,6 +259,12 @@ class Settings(_Section):
         "MAILROOM_CLAIM_LEASE_SECONDS",
         "a send claim held this long may be taken over; unset: the providers' timeouts + 10 s",
     )
+    render_time_limit_seconds: float | None = setting(
+        None,
+        "MAILROOM_RENDER_TIME_LIMIT_SECONDS",
+        "a worker's render of one email stops after this long and the email fails; "
+        "unset: two render budgets + 20 s (30 s)",
+    )
     dns_nameserver: str | None = setting(
         None,
         "MAILROOM_DNS_NAMESERVER",
@@ -260,6 +287,16 @@ class Settings(_Section):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_buckets", "uploads_bucket")
+    @classmethod
+    def _buckets(cls, value: Any, info: ValidationInfo) -> Any:
+        # On gcs an unset bucket would trust any bucket, or one whose name someone else owns.
+        if info.data.get("storage_backend") != "gcs":
+            return value or (() if info.field_name == "allowed_buckets" else LOCAL_UPLOADS)
+        if not value:
+            raise ValueError("the name of a bucket of yours (required with STORAGE_BACKEND=gcs)")
+        return value
 
     @field_validator("queue_type")
     @classmethod
@@ -324,7 +361,8 @@ def load_settings() -> Settings:
     try:
         settings = Settings(**sections)
     except ValidationError as err:
-        problems += [describe_error(e) for e in err.errors()]
+        aliases = {n: str(f.validation_alias) for n, f in Settings.model_fields.items()}
+        problems += [describe_error(e, aliases) for e in err.errors()]
     if problems:
         raise SettingsError("; ".join(problems))
     return settings

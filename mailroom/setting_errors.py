@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic_core import ErrorDetails
 
 _EXPECTED = {
@@ -11,10 +13,15 @@ _EXPECTED = {
 }
 
 
-def describe_error(error: ErrorDetails) -> str:
-    """One invalid setting in a line: the variable, what it was given, the form it takes."""
+def describe_error(error: ErrorDetails, aliases: Mapping[str, str] | None = None) -> str:
+    """One invalid setting in a line: the variable, what it was given, the form it takes.
+
+    `aliases` names the variable of a field whose default failed (its location is the field's
+    name, not the variable's)."""
     name = str(error["loc"][0]) if error["loc"] else "a setting"
+    name = (aliases or {}).get(name, name)
     given = error.get("input")
+    given = "" if given == () else given
     if error["type"] == "literal_error":
         expected = "one of " + str(error.get("ctx", {}).get("expected", "")).replace("'", "")
     elif error["type"] == "value_error":

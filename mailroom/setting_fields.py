@@ -27,9 +27,16 @@ LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], _
 
 
 def setting(
-    default: Any, env: str, description: str, *, example: str | None = None, secret: bool = False
+    default: Any,
+    env: str,
+    description: str,
+    *,
+    example: str | None = None,
+    secret: bool = False,
+    checked: bool = False,
 ) -> Any:
-    """A field read from the variable `env`; `example` is what .env.example shows for it."""
+    """A field read from the variable `env`; `example` is what .env.example shows for it.
+    `checked`: its validators run on the default too (a setting required in some setups)."""
     extra: JsonDict | None = {"example": example} if example is not None else None
     return Field(
         default,
@@ -37,6 +44,7 @@ def setting(
         description=description,
         json_schema_extra=extra,
         repr=not secret,  # kept out of logs and tracebacks
+        validate_default=checked,
     )
 
 

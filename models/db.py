@@ -24,6 +24,9 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
     SQLite transactions begin IMMEDIATE; `sqlite_immediate=False` keeps the driver's own
     behaviour (reads outside any transaction), for an observer that must not hold the write
     lock while it looks, such as a test reading what a request stored."""
+    # A statement's parameters (addresses, variables, key hashes) stay out of error messages,
+    # and so out of logs and the errors stored on emails.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         # Several processes (API, worker, beat) share one file in the embedded setup.
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)

@@ -53,8 +53,10 @@ pids+=($!)
 "$BIN/celery" -A tasks.app beat --loglevel INFO \
   --schedule "$MAILROOM_VAR_DIR/celerybeat-schedule" >"$MAILROOM_VAR_DIR/log/beat.log" 2>&1 &
 pids+=($!)
+# Flower reads FLOWER_BASIC_AUTH from the environment: a password on the command line would be
+# readable by every user of the machine (ps).
 "$BIN/celery" -A tasks.app flower --address=127.0.0.1 --port="$FLOWER_PORT" \
-  --basic-auth="$FLOWER_BASIC_AUTH" >"$MAILROOM_VAR_DIR/log/flower.log" 2>&1 &
+  >"$MAILROOM_VAR_DIR/log/flower.log" 2>&1 &
 pids+=($!)
 
 cat <<MSG

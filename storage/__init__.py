@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
+from storage.allowed import AllowedBuckets, BucketNotAllowed
 from storage.base import (
     InvalidKey,
     ObjectInfo,
@@ -15,6 +17,8 @@ from storage.base import (
 from storage.local import LocalStorage
 
 __all__ = [
+    "AllowedBuckets",
+    "BucketNotAllowed",
     "InvalidKey",
     "LocalStorage",
     "ObjectInfo",
@@ -27,9 +31,19 @@ __all__ = [
 
 
 def build_storage(
-    backend: str, *, local_root: Path, gcs_project: str | None = None
+    backend: str,
+    *,
+    local_root: Path,
+    gcs_project: str | None = None,
+    allowed_buckets: Collection[str] = (),
 ) -> ObjectStorage:
-    """The storage named by `STORAGE_BACKEND`; nothing connects until the first call."""
+    """The storage named by `STORAGE_BACKEND`, limited to `allowed_buckets` when given;
+    nothing connects until the first call."""
+    storage = _backend(backend, local_root, gcs_project)
+    return AllowedBuckets(storage, allowed_buckets) if allowed_buckets else storage
+
+
+def _backend(backend: str, local_root: Path, gcs_project: str | None) -> ObjectStorage:
     if backend == "local":
         return LocalStorage(local_root)
     if backend == "gcs":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from storage import ObjectNotFound, ObjectStorage, clean_filename
+from storage import InvalidKey, ObjectNotFound, ObjectStorage, clean_filename
 from storage.hygiene import SNIFF_BYTES, AttachmentDenied, AttachmentPolicy, sniff_content_type
 
 
@@ -33,6 +33,8 @@ def build_manifest(
             head = storage.read_head(key, SNIFF_BYTES)
         except ObjectNotFound as err:
             raise AttachmentsRefused(f"attachment `{key}` not found") from err
+        except InvalidKey as err:  # a bucket not allowed (MAILROOM_ALLOWED_BUCKETS)
+            raise AttachmentsRefused(str(err)) from err
         total += info.size
         filename = clean_filename(key)
         sniffed = sniff_content_type(head, filename)
@@ -54,3 +56,27 @@ def build_manifest(
             f"attachments total {total} bytes, over the limit of {max_total_bytes} bytes"
         )
     return manifest
+
+
+def read_as_described(storage: ObjectStorage, item: dict[str, Any]) -> bytes:
+    """The bytes of a manifest's attachment, refused if the object changed since it was
+    described: another size, or content of another type (its owner can rewrite it between
+    the check and the send). Never reads more than the described size and one byte."""
+    key = item["key"]
+    try:
+        data = storage.read_head(key, item["size"] + 1)
+    except ObjectNotFound as err:
+        raise AttachmentsRefused(f"attachment `{key}` not found") from err
+    if len(data) != item["size"]:
+        now = f"more than {item['size']}" if len(data) > item["size"] else str(len(data))
+        raise AttachmentsRefused(
+            f"attachment `{key}` changed after it was checked "
+            f"({item['size']} bytes then, {now} bytes now)"
+        )
+    sniffed = sniff_content_type(data[:SNIFF_BYTES], item["filename"])
+    if sniffed not in {item["contentType"], "application/octet-stream"}:
+        raise AttachmentsRefused(
+            f"attachment `{key}` changed after it was checked "
+            f"({item['contentType']} then, {sniffed} now)"
+        )
+    return data

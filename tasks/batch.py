@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from store.stored import StoredEmail, load
 from tasks import runtime
@@ -37,7 +38,14 @@ RECORD_EVERY = GROUP
 @celery_app.task(name="mailroom.send_batch", bind=True, acks_late=True, ignore_result=True)
 def send_batch(self: Task, email_ids: list[str]) -> None:
     """Prepare the chunk in one transaction, then publish its groups to the bulk sending lane."""
-    ready, leftovers = prepare_chunk([uuid.UUID(e) for e in email_ids])
+    ids = [uuid.UUID(e) for e in email_ids]
+    try:
+        ready, leftovers = prepare_chunk(ids)
+    except SoftTimeLimitExceeded:
+        # One slow render must not fail its neighbours: each email goes on as its own chain,
+        # whose render has its own limit (the chunk's transaction was rolled back).
+        log.warning("batch chunk of %d emails ran out of time; each goes on alone", len(ids))
+        ready, leftovers = [], ids
     with runtime.transaction() as session:
         if leftovers:
             publish(session, leftovers)

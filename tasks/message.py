@@ -9,6 +9,7 @@ from typing import Any
 from providers.base import Attachment, OutboundEmail
 from storage import ObjectStorage
 from store.stored import StoredEmail
+from tasks.attachments import read_as_described
 
 
 def build_outbound(email: StoredEmail, storage: ObjectStorage) -> OutboundEmail:
@@ -39,14 +40,15 @@ def draft(email: StoredEmail) -> OutboundEmail:
 def with_attachments(
     message: OutboundEmail, manifest: Sequence[dict[str, Any]], storage: ObjectStorage
 ) -> OutboundEmail:
-    """`message` with the attachments of `manifest`, read from storage now."""
+    """`message` with the attachments of `manifest`, read from storage now (refused with
+    AttachmentsRefused if one changed since it was described)."""
     if not manifest:
         return message
     attachments = tuple(
         Attachment(
             filename=item["filename"],
             content_type=item["contentType"],
-            content=storage.read(item["key"]),
+            content=read_as_described(storage, item),
         )
         for item in manifest
     )

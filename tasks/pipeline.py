@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import KombuError
 from sqlalchemy.exc import DBAPIError
 
@@ -26,6 +27,7 @@ from tasks.app import celery_app
 from tasks.prepare import describe_emails, render_emails
 from tasks.publish import SEND_STEP, publish_chain
 from tasks.sending import send_group
+from tasks.time_limits import render_seconds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +83,16 @@ def _task(name: str) -> Callable[[Callable[..., T]], Any]:
 @_task("mailroom.render")
 def render(self: Task, email_id: str) -> None:
     """Finish the content the API rendered: brand wrapping, CSS inlining, the text part."""
-    render_step(uuid.UUID(email_id))
+    eid = uuid.UUID(email_id)
+    try:
+        render_step(eid)
+    except SoftTimeLimitExceeded:
+        # The render's transaction is rolled back; a retry would only run out of time again.
+        limit = render_seconds(runtime.get().settings)
+        reason = f"rendering took longer than {limit:g} s (MAILROOM_RENDER_TIME_LIMIT_SECONDS)"
+        log.warning("email %s failed: %s", eid, reason)
+        with runtime.transaction() as session:
+            fail(session, {eid: reason})
 
 
 def render_step(eid: uuid.UUID) -> None:

@@ -23,15 +23,15 @@ from mailroom.config import get_settings
 from store.outbox import PENDING_KEY
 from store.schedule import forget_publish
 from tasks.app import celery_app
+from tasks.time_limits import CHUNK as CHUNK
+from tasks.time_limits import GROUP as GROUP
 
 log = logging.getLogger(__name__)
 # An email's steps, in order; each task takes the email id only.
 CHAIN = ("mailroom.render", "mailroom.fetch_attachments", "mailroom.send", "mailroom.record_status")
 SEND_STEP = CHAIN.index("mailroom.send")
-# Emails per batch task message (prepared together), and per group (sent and recorded
-# together: bounds what a worker killed mid-group may send twice).
-CHUNK = 100
-GROUP = 10
+# Emails per batch task message (CHUNK, prepared together) and per group (GROUP, sent and
+# recorded together): defined beside the time limits they size.
 _QUEUE = get_settings().queue_name
 # The bulk sending lane, for a bulk email's own retries (see celeryconfig.LANES).
 BULK_SEND = f"{_QUEUE}.bulk.send"

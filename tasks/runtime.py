@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailroom.attachments import allowed_buckets
 from mailroom.config import Settings, get_settings
 from models.db import make_engine, make_session_factory
 from providers.failover import FailoverSender
@@ -24,6 +25,7 @@ from providers.sandbox import SandboxProvider
 from storage import ObjectStorage, build_storage
 from tasks.provider_health import DatabaseHealth
 from tasks.throttle import parse_rates, throttle
+from tasks.time_limits import walk_seconds
 
 
 @dataclass
@@ -57,8 +59,7 @@ class Runtime:
         """
         if self.settings.claim_lease_seconds:
             return timedelta(seconds=self.settings.claim_lease_seconds)
-        walk = sum(_send_timeout(self.settings, name) for name in self.settings.email_providers)
-        return timedelta(seconds=walk + CLAIM_MARGIN_SECONDS)
+        return timedelta(seconds=walk_seconds(self.settings) + CLAIM_MARGIN_SECONDS)
 
 
 # Added to the providers' timeouts in a claim's lease: building the message, recording the
@@ -66,15 +67,6 @@ class Runtime:
 CLAIM_MARGIN_SECONDS = 10.0
 _runtime: Runtime | None = None
 _building = threading.Lock()
-
-
-def _send_timeout(settings: Settings, provider: str) -> float:
-    """The longest one attempt on `provider` can take before it gives up."""
-    return {
-        "smtp": settings.smtp.timeout,
-        "ses": settings.ses.connect_timeout + settings.ses.read_timeout,
-        "sendgrid": settings.sendgrid.timeout,
-    }.get(provider, 0.0)
 
 
 def provider_settings(settings: Settings) -> ProviderSettings:
@@ -147,6 +139,7 @@ def _build() -> None:
             settings.storage_backend,
             local_root=settings.storage_local_root,
             gcs_project=settings.gcs_project,
+            allowed_buckets=allowed_buckets(settings),
         ),
         # Nothing to cool down: the sandbox fails only on messages no provider would take.
         sandbox=FailoverSender([SandboxProvider()], InMemoryHealth(cooldown_seconds=0)),

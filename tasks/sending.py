@@ -21,9 +21,11 @@ from models import EventType, utcnow
 from providers.failover import FailoverOutcome
 from store.claims import Claim, claim, held_elsewhere, release, renew
 from store.events import Event, add_events
+from store.outcomes import fail
 from store.stored import StoredEmail, load
 from store.transitions import lock_in_order
 from tasks import runtime
+from tasks.attachments import AttachmentsRefused
 from tasks.message import build_outbound
 from tasks.outcomes import record_outcomes
 
@@ -77,6 +79,7 @@ def send_group(
     result.claimed = len(claims)
     outcomes: list[tuple[Claim, FailoverOutcome]] = []
     events: list[Event] = []
+    refused: dict[uuid.UUID, str] = {}
     renewed = time.monotonic()
     try:
         for n, c in enumerate(claims):
@@ -97,19 +100,22 @@ def send_group(
                     events.append(Event(c.email_id, EventType.UNPINNED, UNPINNED, provider=pinned))
                     pinned = None
                 outcomes.append((c, sender.send(message, only=pinned)))
+            except AttachmentsRefused as err:  # changed since described: a retry cannot help
+                refused[c.email_id] = str(err)
             except Exception as err:  # noqa: BLE001 - not a provider's answer: its own retry
                 log.exception("email %s could not be sent in its group", c.email_id)
                 result.unsent[c.email_id] = err
     finally:
         # Whatever happens, what the providers accepted is recorded first: an acceptance left
         # unrecorded would be sent again once its lease ran out.
-        done = {c.email_id for c, _ in outcomes}
+        done = {c.email_id for c, _ in outcomes} | refused.keys()
         given_back = [c for c in claims if c.email_id not in done]
 
         def write(session: Session) -> tuple[dict[uuid.UUID, float], dict[uuid.UUID, float]]:
             # Every row of the group, in id order first, as claims and prepares lock theirs.
             lock_in_order(session, [c.email_id for c in claims])
             add_events(session, events)
+            fail(session, refused, record=record)
             for c in given_back:
                 error = result.unsent.get(c.email_id)
                 reason = repr(error)[:2000] if error is not None else "interrupted"

@@ -37,6 +37,8 @@ def providers(stack: Stack, ses: SesFront, sendgrid: SendGridServer, gcs: GcsEmu
             "SENDGRID_HOST": sendgrid.url,
             "SENDGRID_TIMEOUT": "2",
             "STORAGE_BACKEND": "gcs",
+            "MAILROOM_ALLOWED_BUCKETS": "invoices",
+            "MAILROOM_UPLOADS_BUCKET": "mailroom-test-uploads",
             "STORAGE_EMULATOR_HOST": gcs.url,
             "GCS_PROJECT": "test",
             # Longer than any test: a cooldown ends only when the test ends it (`end_cooldown`).

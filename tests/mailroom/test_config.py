@@ -82,6 +82,8 @@ def test_values_parse_to_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
         "MAILROOM_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:1:Topic",
         "MAILROOM_QUEUE_TYPE": "Quorum",
         "STORAGE_BACKEND": "GCS",
+        "MAILROOM_ALLOWED_BUCKETS": "Invoices, reports",
+        "MAILROOM_UPLOADS_BUCKET": "acme-mailroom-uploads",
         "MAILROOM_PROVIDER_RATES": "ses=14,sendgrid=0.5",
         "SES_READ_TIMEOUT": "2.5",
         "LOG_LEVEL": "debug",
@@ -160,11 +162,29 @@ def test_every_bad_value_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_secrets_stay_out_of_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMTP_PASSWORD", "hunter2-pw")
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.secret-key")
+    secrets = {
+        "SMTP_PASSWORD": "hunter2-pw",
+        "SENDGRID_API_KEY": "SG.secret-key",
+        "SMTP_DKIM_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----dkim-secret",
+        "DATABASE_URL": "postgresql+psycopg://mailroom:db-secret@db/mailroom",
+        "BROKER_URL": "amqp://mailroom:broker-secret@rabbitmq//",
+        "RATELIMIT_STORAGE_URI": "redis://:redis-secret@redis:6379",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
     settings = load_settings()
     assert settings.smtp.password == "hunter2-pw"
-    assert "hunter2-pw" not in repr(settings) and "SG.secret-key" not in repr(settings)
+    assert settings.database_url == secrets["DATABASE_URL"]
+    shown = repr(settings) + str(settings) + repr(settings.smtp) + repr(settings.sendgrid)
+    for word in (
+        "hunter2",
+        "SG.secret",
+        "dkim-secret",
+        "db-secret",
+        "broker-secret",
+        "redis-secret",
+    ):
+        assert word not in shown
 
 
 def test_only_the_exact_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,3 +194,20 @@ def test_only_the_exact_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert (settings.smtp.port, settings.smtp.host) == (25, "localhost")
     assert settings.database_url.startswith("sqlite:///")
+
+
+def test_gcs_needs_its_buckets_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_BACKEND", "gcs")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    for name in ("MAILROOM_ALLOWED_BUCKETS", "MAILROOM_UPLOADS_BUCKET"):
+        assert f"{name}= is not valid: expected the name of a bucket of yours" in str(caught.value)
+    monkeypatch.setenv("MAILROOM_ALLOWED_BUCKETS", "invoices")
+    monkeypatch.setenv("MAILROOM_UPLOADS_BUCKET", "acme-uploads")
+    settings = load_settings()
+    assert (settings.allowed_buckets, settings.uploads_bucket) == (("invoices",), "acme-uploads")
+
+
+def test_local_storage_needs_no_bucket_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.allowed_buckets, settings.uploads_bucket) == ((), "mailroom-uploads")

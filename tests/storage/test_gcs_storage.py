@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from google.api_core.exceptions import RetryError
+from google.api_core.exceptions import NotFound, RetryError
 
-from storage import build_storage
+from storage import BucketNotAllowed, build_storage
 from storage.base import InvalidKey, ObjectInfo, ObjectNotFound, StorageError
 from storage.gcs import GcsStorage
 from tests.storage.conftest import BUCKET
@@ -140,3 +140,28 @@ def test_build_storage_knows_gcs(gcs_emulator: GcsEmulator, tmp_path: Path) -> N
     assert isinstance(storage, GcsStorage) and storage.project == "mailroom-test"
     with pytest.raises(StorageError, match="known: local, gcs"):
         build_storage("s3", local_root=tmp_path)
+
+
+def test_allowed_buckets_refuse_any_other_before_asking_gcs(
+    gcs_emulator: GcsEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, gcs_emulator.url)
+    gcs_emulator.create_bucket("elsewhere")
+    gcs_emulator.put("elsewhere/secret.pdf", b"%PDF-1.4 secret", content_type="application/pdf")
+    key = unique_key("ok.pdf")
+    gcs_emulator.put(key, b"%PDF-1.4 ok", content_type="application/pdf")
+    storage = build_storage(
+        "gcs", local_root=tmp_path, gcs_project="mailroom-test", allowed_buckets=(BUCKET,)
+    )
+
+    assert storage.read(key) == b"%PDF-1.4 ok"
+    for call in (storage.stat, storage.read):
+        with pytest.raises(BucketNotAllowed) as caught:
+            call("elsewhere/secret.pdf")
+        assert str(caught.value) == (
+            "attachment `elsewhere/secret.pdf`: bucket `elsewhere` is not an allowed bucket"
+        )
+    with pytest.raises(BucketNotAllowed):
+        storage.write("elsewhere/planted.pdf", b"x")
+    with pytest.raises(NotFound):
+        gcs_emulator.get("elsewhere/planted.pdf")
