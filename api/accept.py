@@ -69,17 +69,20 @@ def accept_email(
     *,
     email_id: uuid.UUID | None = None,
     before_commit: Callable[[Accepted], None] | None = None,
+    test: bool | None = None,
 ) -> Accepted:
     """Store and commit the email, then publish its chain.
 
     Publishing after the commit means a worker never looks for a row that is not there yet. Once
     the row is committed the email is accepted, whether or not the broker took the message: one
     whose publish failed is made due for the sweeper, which publishes it once the broker is back.
-    Answering an error here would make a retrying client send it twice.
+    Answering an error here would make a retrying client send it twice. The email is in the
+    calling key's mode unless `test` says otherwise (a copy keeps its original's).
     """
+    request = in_key_mode(request) if test is None else request.but(test=test)
     [email] = accept(
         session,
-        [(in_key_mode(request), rendered)],
+        [(request, rendered)],
         correlation_id=g.correlation_id,
         email_ids=[email_id] if email_id is not None else None,
     )

@@ -53,6 +53,10 @@ def _guard() -> Response | None:
         return make_response(redirect(_sign_in_url(None)))
     if session is not None and not session.allows("read"):
         return error_page(403, "this API key lacks the `read` scope")
+    if session is not None:
+        # The signed-in key acts as the API's caller would: its mode (test or live) is what a
+        # template test sent from the console is.
+        g.api_key = session.key
     return None
 
 

@@ -45,7 +45,8 @@ def resend(email: Email) -> uuid.UUID:
     naming the other. The new email's id."""
     session = db()
     request, rendered = copy_request(email)
-    copy = accept_email(session, request, rendered)
+    # A copy keeps its original's mode: resending a test email never mails anyone.
+    copy = accept_email(session, request, rendered, test=email.is_test)
     add_events(
         session,
         [

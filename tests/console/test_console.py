@@ -220,6 +220,17 @@ def test_resend_makes_a_linked_copy(console: Console, db_session: Session) -> No
     }
 
 
+def test_a_resent_copy_keeps_its_originals_mode(console: Console, db_session: Session) -> None:
+    email_id = console.send(html="<p>Sandboxed</p>")
+    db_session.execute(update(Email).where(Email.id == uuid.UUID(email_id)).values(is_test=True))
+    db_session.commit()
+    page = f"/console/emails/{email_id}"
+    # The operator's key is live; the copy of a test email must not reach a real provider.
+    assert console.post(f"{page}/resend", page).status_code == 303
+    copy = db_session.scalars(select(Email).where(Email.id != uuid.UUID(email_id))).one()
+    assert copy.is_test is True
+
+
 def test_suppress_a_recipient_then_the_next_send_is_suppressed(
     console: Console, db_session: Session
 ) -> None:
