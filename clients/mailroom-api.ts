@@ -842,9 +842,12 @@ export interface components {
             emailId: string;
         };
         EndpointIn: {
-            /** @description statuses to receive; empty for every change */
-            events?: ("scheduled" | "queued" | "rendered" | "sending" | "sent" | "delivered" | "bounced" | "complained" | "failed" | "suppressed")[];
-            /** @default null */
+            /** @description events to receive (`email.delivered`, or the short `delivered`); empty for every one */
+            events?: ("email.scheduled" | "email.queued" | "email.rendered" | "email.sending" | "email.sent" | "email.delivered" | "email.bounced" | "email.complained" | "email.failed" | "email.suppressed" | "email.opened" | "email.clicked" | "email.unsubscribed" | "email.failed_over" | "scheduled" | "queued" | "rendered" | "sending" | "sent" | "delivered" | "bounced" | "complained" | "failed" | "suppressed" | "opened" | "clicked" | "unsubscribed" | "failed_over")[];
+            /**
+             * @description a `whsec_<base64>` secret (made when absent); another one also gets the older `X-Mailroom-Signature`
+             * @default null
+             */
             secret?: string | null;
             /** Format: url */
             url: string;
