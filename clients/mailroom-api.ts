@@ -693,6 +693,11 @@ export interface components {
             lang?: string;
             /** Format: uuid */
             listId?: string;
+            /**
+             * @description this email's provider order instead of EMAIL_PROVIDERS (failover stays within it); each must be configured
+             * @default null
+             */
+            providers?: string[] | null;
             recipients?: components["schemas"]["BatchRecipient"][];
             replyTo?: string | null;
             subject?: string;
@@ -1143,6 +1148,11 @@ export interface components {
             };
             html?: string;
             lang?: string;
+            /**
+             * @description this email's provider order instead of EMAIL_PROVIDERS (failover stays within it); each must be configured
+             * @default null
+             */
+            providers?: string[] | null;
             replyTo?: string | null;
             /** Format: date-time */
             sendAt?: string;
