@@ -64,6 +64,13 @@ def test_an_email_that_chooses_sendgrid_goes_to_sendgrid(
     assert attempts(done[batched]) == [("sendgrid", "accepted")]
     assert len(smtp_sink.received) == 1 and sendgrid.requests == 2
 
+    # A test-mode key's email goes to the sandbox whatever providers it chose.
+    out = both.cli("keys", "create", "--test", "--name", "ci", "--scopes", "send,read")
+    both.api_key = out.strip().splitlines()[-1]
+    sandboxed = both.send({**BODY, "providers": ["sendgrid"]})
+    assert attempts(both.wait_for([sandboxed])[sandboxed]) == [("test", "accepted")]
+    assert len(smtp_sink.received) == 1 and sendgrid.requests == 2
+
 
 def test_failover_stays_within_the_chosen_providers(
     both: Stack, smtp_sink: SmtpSink, sendgrid: SendGridServer
