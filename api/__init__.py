@@ -54,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         DATABASE_URL=settings.database_url,
         DEFAULT_FROM=settings.default_from,
+        EMAIL_PROVIDERS=tuple(settings.email_providers),
         STORAGE_BACKEND=settings.storage_backend,
         STORAGE_LOCAL_ROOT=settings.storage_local_root,
         READY_TIMEOUT_SECONDS=2.0,

@@ -45,7 +45,17 @@ def with_default_sender(request: SendRequest, field: str) -> SendRequest:
 
 def in_key_mode(request: SendRequest) -> SendRequest:
     """The request in the mode of the key that sent it: a test-mode key's emails are test
-    emails, which the send step hands to the sandbox provider and nothing else."""
+    emails, which the send step hands to the sandbox provider and nothing else. A provider
+    choice must name configured providers (a test email keeps it, and still goes to the
+    sandbox)."""
+    if request.providers is not None:
+        configured = current_app.config["EMAIL_PROVIDERS"]
+        unknown = [name for name in request.providers if name not in configured]
+        if unknown:
+            raise BadRequest(
+                f"`providers`: {', '.join(f'`{n}`' for n in unknown)} not configured "
+                f"(configured: {', '.join(configured)})"
+            )
     return request.but(test=bool(g.api_key.is_test))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Any
 
@@ -13,9 +12,17 @@ from sqlalchemy import select
 from api.auth import require_scope
 from api.blueprint import Blueprint
 from api.db import db
-from api.errors import NotFound
+from api.errors import BadRequest, NotFound
 from api.schemas import BaseSchema, envelope, success
-from models import CallbackDelivery, EmailStatus, WebhookEndpoint
+from models import CallbackDelivery, WebhookEndpoint
+from models.callback_events import (
+    EVENT_TYPES,
+    EVENT_WORDS,
+    SECRET_PREFIX,
+    is_standard,
+    new_secret,
+    short_word,
+)
 from store.outbox import forget_endpoints
 
 bp = Blueprint("callback_endpoints", __name__, description="Status callbacks to your URLs")
@@ -26,11 +33,21 @@ class EndpointInSchema(BaseSchema):
 
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
     events = fields.List(
-        fields.String(validate=validate.OneOf([s.value for s in EmailStatus])),
+        fields.String(validate=validate.OneOf([*EVENT_TYPES, *EVENT_WORDS])),
         load_default=list,
-        metadata={"description": "statuses to receive; empty for every change"},
+        metadata={
+            "description": "events to receive (`email.delivered`, or the short `delivered`); "
+            "empty for every one"
+        },
     )
-    secret = fields.String(validate=validate.Length(min=16, max=200), load_default=None)
+    secret = fields.String(
+        validate=validate.Length(min=16, max=200),
+        load_default=None,
+        metadata={
+            "description": "a `whsec_<base64>` secret (made when absent); another one "
+            "also gets the older `X-Mailroom-Signature`"
+        },
+    )
 
 
 class EndpointOutSchema(BaseSchema):
@@ -91,8 +108,12 @@ class Endpoints(MethodView):
     @bp.response(201, envelope("EndpointResponse", EndpointOutSchema))
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Register a URL; the answer shows its signing secret once."""
-        secret = data["secret"] or secrets.token_urlsafe(32)
-        endpoint = WebhookEndpoint(url=data["url"], events=data["events"], secret=secret)
+        secret = data["secret"] or new_secret()
+        if secret.startswith(SECRET_PREFIX) and not is_standard(secret):
+            raise BadRequest("secret: `whsec_` must be followed by base64")
+        # Any other secret is taken as before and signed both ways (see tasks.callbacks).
+        events = list(dict.fromkeys(short_word(e) for e in data["events"]))
+        endpoint = WebhookEndpoint(url=data["url"], events=events, secret=secret)
         db().add(endpoint)
         db().commit()
         forget_endpoints()

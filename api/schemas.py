@@ -188,6 +188,15 @@ class MessageFields(LocaleFields):
         load_default=list,
         validate=validate.Length(max=20),
     )
+    providers = fields.List(
+        fields.String(validate=validate.Length(min=1, max=32)),
+        load_default=None,
+        validate=validate.Length(min=1, max=10, error="must name 1 to 10 providers"),
+        metadata={
+            "description": "this email's provider order instead of EMAIL_PROVIDERS "
+            "(failover stays within it); each must be configured"
+        },
+    )
 
     @validates_schema
     def _content(self, data: dict[str, Any], **_: Any) -> None:
@@ -209,6 +218,8 @@ def send_request(data: dict[str, Any]) -> SendRequest:
     for name in ("to", "cc", "bcc", "attachments", "tags"):
         if name in values:
             values[name] = tuple(values[name])
+    if values.get("providers") is not None:
+        values["providers"] = tuple(dict.fromkeys(values["providers"]))
     values.setdefault("from_addr", None)
     values.setdefault("to", ())
     return SendRequest(**values)

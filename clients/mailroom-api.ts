@@ -693,6 +693,11 @@ export interface components {
             lang?: string;
             /** Format: uuid */
             listId?: string;
+            /**
+             * @description this email's provider order instead of EMAIL_PROVIDERS (failover stays within it); each must be configured
+             * @default null
+             */
+            providers?: string[] | null;
             recipients?: components["schemas"]["BatchRecipient"][];
             replyTo?: string | null;
             subject?: string;
@@ -842,9 +847,12 @@ export interface components {
             emailId: string;
         };
         EndpointIn: {
-            /** @description statuses to receive; empty for every change */
-            events?: ("scheduled" | "queued" | "rendered" | "sending" | "sent" | "delivered" | "bounced" | "complained" | "failed" | "suppressed")[];
-            /** @default null */
+            /** @description events to receive (`email.delivered`, or the short `delivered`); empty for every one */
+            events?: ("email.scheduled" | "email.queued" | "email.rendered" | "email.sending" | "email.sent" | "email.delivered" | "email.bounced" | "email.complained" | "email.failed" | "email.suppressed" | "email.opened" | "email.clicked" | "email.unsubscribed" | "email.failed_over" | "scheduled" | "queued" | "rendered" | "sending" | "sent" | "delivered" | "bounced" | "complained" | "failed" | "suppressed" | "opened" | "clicked" | "unsubscribed" | "failed_over")[];
+            /**
+             * @description a `whsec_<base64>` secret (made when absent); another one also gets the older `X-Mailroom-Signature`
+             * @default null
+             */
             secret?: string | null;
             /** Format: url */
             url: string;
@@ -1140,6 +1148,11 @@ export interface components {
             };
             html?: string;
             lang?: string;
+            /**
+             * @description this email's provider order instead of EMAIL_PROVIDERS (failover stays within it); each must be configured
+             * @default null
+             */
+            providers?: string[] | null;
             replyTo?: string | null;
             /** Format: date-time */
             sendAt?: string;

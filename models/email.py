@@ -82,6 +82,9 @@ class Email(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     # After an ambiguous timeout only this provider may be tried again.
     pinned_provider: Mapped[str | None] = mapped_column(String(32))
+    # The caller's own provider order for this email (`"providers"` on a send); None: the
+    # configured one. Failover stays within it.
+    providers: Mapped[list[str] | None] = mapped_column(JSON)
     claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     claimed_at: Mapped[datetime | None]
     send_tries: Mapped[int] = mapped_column(Integer, default=0)

@@ -83,11 +83,17 @@ class FailoverSender:
         self._now = now
         self._timer = timer
 
-    def send(self, message: OutboundEmail, only: str | None = None) -> FailoverOutcome:
-        """Walk the providers (or just `only`); exceptions that are not ProviderErrors propagate."""
+    def send(
+        self,
+        message: OutboundEmail,
+        only: str | None = None,
+        among: Sequence[str] | None = None,
+    ) -> FailoverOutcome:
+        """Walk the providers (or just `only`; or those of `among`, in its order, for an email
+        that chose its own); exceptions that are not ProviderErrors propagate."""
         attempts: list[Attempt] = []
         waits: list[float] = []
-        for provider in self._candidates(only):
+        for provider in self._candidates(only, among):
             attempt, answer = self._try(provider, message)
             attempts.append(attempt)
             if isinstance(answer, SendResult):
@@ -141,16 +147,23 @@ class FailoverSender:
             duration_seconds=self._timer() - started,
         )
 
-    def _candidates(self, only: str | None) -> Sequence[Provider]:
+    def _candidates(self, only: str | None, among: Sequence[str] | None) -> Sequence[Provider]:
         if only is not None:
             # The caller asked for this provider (an ambiguous retry): health does not overrule.
             for provider in self.providers:
                 if provider.name == only:
                     return [provider]
             raise UnknownProviderError(only, [p.name for p in self.providers])
-        available = [p for p in self.providers if self.health.is_available(p.name)]
+        pool: Sequence[Provider] = self.providers
+        if among is not None:
+            # The email's own choice: its order, and never a provider outside it.
+            by_name = {p.name: p for p in self.providers}
+            pool = [by_name[name] for name in among if name in by_name]
+            if not pool:
+                raise UnknownProviderError(among[0], list(by_name))
+        available = [p for p in pool if self.health.is_available(p.name)]
         # With every provider set aside, trying them beats failing the message untried.
-        return available or self.providers
+        return available or pool
 
 
 def _kind(err: ProviderError) -> str:

@@ -248,6 +248,7 @@ def email_rows(
         "message_id": message_id_for(email_id, request.from_addr),
         "correlation_id": correlation_id,
         "is_test": request.test,
+        "providers": list(request.providers) if request.providers else None,
         "send_at": send_at,
         "enqueued_at": None if scheduled or everyone_blocked else now,
         "send_tries": 0,

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import WebhookEndpoint, utcnow
+from models.callback_events import event_type
 from store.tables import DELIVERIES, ENDPOINTS, connection
 
 # session.info key of the delivery ids to publish after commit (read by tasks.callbacks).
@@ -52,7 +53,21 @@ def queue_status_changes(
 ) -> None:
     """Write a delivery for each endpoint that wants `status`, for each email; those of
     `test_ids` (test-mode emails) say `"mode": "test"`, the others `"live"`."""
-    wanted = [eid for eid, events in _endpoints(session) if not events or status in events]
+    queue_events(session, email_ids, status, test_ids, status=status)
+
+
+def queue_events(
+    session: Session,
+    email_ids: Sequence[uuid.UUID],
+    word: str,
+    test_ids: Collection[uuid.UUID] = (),
+    *,
+    status: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Write a delivery of the event `word` (a status, or `opened`, `failed_over`, ...) for
+    each endpoint that wants it, for each email. `status` is the email's status when known."""
+    wanted = [eid for eid, events in _endpoints(session) if not events or word in events]
     if not wanted or not email_ids:
         return
     # The list is cached per process: an endpoint deleted since (by another process) must not
@@ -70,13 +85,16 @@ def queue_status_changes(
     now = utcnow()
     rows = []
     for email_id in email_ids:
+        mode = "test" if email_id in test_ids else "live"
+        data = {"emailId": str(email_id), "status": status, "mode": mode, "detail": detail}
+        # Standard Webhooks' envelope (type, timestamp, data), with the older flat fields kept
+        # beside it so receivers written for them go on working.
         payload = {
-            "type": "email.status",
-            "emailId": str(email_id),
-            "status": status,
-            "mode": "test" if email_id in test_ids else "live",
+            "type": event_type(word),
+            "timestamp": now.isoformat(),
+            "data": data,
+            **data,
             "at": now.isoformat(),
-            "detail": None,
         }
         for endpoint_id in endpoints:
             rows.append(
@@ -84,7 +102,7 @@ def queue_status_changes(
                     "id": uuid.uuid4(),
                     "endpoint_id": endpoint_id,
                     "email_id": email_id,
-                    "event": status,
+                    "event": word,
                     "payload": payload,
                     "next_attempt_at": now,
                     "created_at": now,

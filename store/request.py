@@ -42,6 +42,8 @@ class SendRequest:
     send_at: datetime | None = None
     # False leaves out the sender's stored signature.
     signature: bool = True
+    # This email's provider order (None: EMAIL_PROVIDERS'); checked against it by the API.
+    providers: tuple[str, ...] | None = None
     # Sent with a test-mode key: never from the caller's body, always from the key, so the
     # email goes to the sandbox provider (see `api.accept.in_key_mode`).
     test: bool = False
@@ -65,6 +67,7 @@ def request_to_json(request: SendRequest) -> dict[str, Any]:
     for name in _TUPLES:
         data[name] = list(data[name])
     data["variables"], data["headers"] = dict(request.variables), dict(request.headers)
+    data["providers"] = list(request.providers) if request.providers is not None else None
     data["send_at"] = request.send_at.isoformat() if request.send_at is not None else None
     return data
 
@@ -76,6 +79,8 @@ def request_from_json(data: Mapping[str, Any]) -> SendRequest:
         values[name] = uuid.UUID(values[name]) if values[name] is not None else None
     for name in _TUPLES:
         values[name] = tuple(values[name])
+    if values.get("providers") is not None:
+        values["providers"] = tuple(values["providers"])
     if values["send_at"] is not None:
         values["send_at"] = datetime.fromisoformat(values["send_at"])
     return SendRequest(**values)

@@ -42,6 +42,8 @@ class StoredEmail:
     attachment_keys: tuple[str, ...]
     attachment_manifest: tuple[dict[str, Any], ...] | None
     pinned_provider: str | None
+    # The caller's provider order for this email, or None for the configured one.
+    providers: tuple[str, ...] | None
     send_at: datetime | None
     send_tries: int
     # A test-mode email: only the sandbox provider may have it.
@@ -76,6 +78,7 @@ def _stored(row: Any, tags: list[str]) -> StoredEmail:
         values[name] = tuple(values[name] or ())
     manifest = values["attachment_manifest"]
     values["attachment_manifest"] = None if manifest is None else tuple(manifest)
+    values["providers"] = None if values["providers"] is None else tuple(values["providers"])
     values["status"] = EmailStatus(values["status"])
     values["headers"] = dict(values["headers"] or {})
     values["variables"] = dict(values["variables"] or {})

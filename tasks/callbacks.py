@@ -2,11 +2,17 @@
 
 A change writes one `CallbackDelivery` row per interested endpoint in the same transaction
 (an outbox), and the rows are published after that transaction commits. `deliver_callback`
-POSTs the JSON with an HMAC-SHA256 signature and retries with backoff for up to a day; the
+POSTs the JSON signed as Standard Webhooks say and retries with backoff for up to a day; the
 sweeper re-publishes a pending delivery whose message was lost.
 
-Signature: `X-Mailroom-Signature: v1=<hex>` where hex is HMAC-SHA256(secret, f"{ts}.{body}")
-and `ts` is the `X-Mailroom-Timestamp` header (Unix seconds), so a receiver can refuse replays.
+Signature (https://www.standardwebhooks.com): `webhook-id` (the delivery id, the same on every
+retry, so receivers can drop duplicates), `webhook-timestamp` (Unix seconds) and
+`webhook-signature: v1,<base64 HMAC-SHA256(key, f"{id}.{ts}.{body}")>`, the key being the
+decoded `whsec_` secret. Endpoints registered before, whose secret is not in that form, are
+signed the same way with the secret's UTF-8 bytes as key and also keep the older
+`X-Mailroom-Signature: v1=<hex HMAC-SHA256(secret, f"{ts}.{body}")>` with
+`X-Mailroom-Timestamp`, and their payload's `type` stays `email.status` (the standard type is
+in `event`), so their receivers go on working while they move to a new endpoint.
 
 Each attempt goes through `tasks.callback_http`, which refuses URLs that resolve to internal
 addresses at the time of the attempt; the task runs on its own lane (`callbacks` in
@@ -15,6 +21,7 @@ celeryconfig.LANES), so a slow endpoint holds callback workers, never sending on
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -29,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import CallbackDelivery, WebhookEndpoint, utcnow
+from models.callback_events import is_standard, signing_key
 from tasks import callback_http, runtime
 from tasks.app import celery_app
 
@@ -40,8 +48,30 @@ GIVE_UP_AFTER = timedelta(days=1)
 REQUEST_TIMEOUT_SECONDS = callback_http.TIMEOUT_SECONDS
 
 
+def sign_standard(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The `webhook-signature` value for `body` sent as `msg_id` at `timestamp`."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def headers_for(secret: str, msg_id: str, timestamp: str, body: bytes) -> dict[str, str]:
+    """Every header of one delivery: the standard ones, and the older pair for older secrets."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Mailroom-Callbacks/1",
+        "webhook-id": msg_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": sign_standard(secret, msg_id, timestamp, body),
+    }
+    if not is_standard(secret):
+        headers[TIMESTAMP_HEADER] = timestamp
+        headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+    return headers
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature header's value for `body` sent at `timestamp`."""
+    """The older `X-Mailroom-Signature` value for `body` sent at `timestamp`."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "v1=" + digest.hexdigest()
 
@@ -98,17 +128,15 @@ def deliver_callback(self: Any, delivery_id: str) -> None:
         row.next_attempt_at = utcnow() + rt.lease
         url, secret, payload = endpoint.url, endpoint.secret, row.payload
         created_at, attempts = row.created_at, row.attempts
-    body = json.dumps({**payload, "deliveryId": delivery_id, "attempt": attempts}).encode()
+    sent = {**payload, "deliveryId": delivery_id, "attempt": attempts}
+    if not is_standard(secret):
+        sent = {**sent, "type": "email.status", "event": payload.get("type")}
+    body = json.dumps(sent).encode()
     timestamp = str(int(time.time()))
     outcome = callback_http.post(
         url,
         body,
-        {
-            "Content-Type": "application/json",
-            "User-Agent": "Mailroom-Callbacks/1",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-        },
+        headers_for(secret, delivery_id, timestamp, body),
         allow_loopback=rt.settings.callbacks_allow_loopback,
         timeout=REQUEST_TIMEOUT_SECONDS,
     )

@@ -19,6 +19,7 @@ from models import EventType, utcnow
 from providers.failover import FailoverOutcome
 from store.claims import Claim, release
 from store.events import Event, add_events, record_attempts
+from store.outbox import queue_events
 from store.outcomes import Acceptance, fail, mark_sent
 from store.sandbox import keep_raw
 
@@ -50,6 +51,12 @@ def record_outcomes(
         ],
         record=record,
     )
+    # A fallback provider had to take it: callers hear of it (`email.failed_over`).
+    for c, o in outcomes:
+        failed = [a.provider for a in o.attempts if a.outcome == "failed"]
+        if o.verdict == "sent" and o.result is not None and failed:
+            detail = f"sent by {o.result.provider} after {', '.join(failed)} failed"
+            queue_events(session, [c.email_id], "failed_over", status="sent", detail=detail)
     # The sandbox's acceptances carry the message itself: kept with the verdict, in one commit.
     keep_raw(
         session,

@@ -99,7 +99,9 @@ def send_group(
                     # the others and say a copy may exist.
                     events.append(Event(c.email_id, EventType.UNPINNED, UNPINNED, provider=pinned))
                     pinned = None
-                outcomes.append((c, sender.send(message, only=pinned)))
+                # A test email goes to the sandbox whatever providers it asked for.
+                among = None if email.is_test else email.providers
+                outcomes.append((c, sender.send(message, only=pinned, among=among)))
             except AttachmentsRefused as err:  # changed since described: a retry cannot help
                 refused[c.email_id] = str(err)
             except Exception as err:  # noqa: BLE001 - not a provider's answer: its own retry

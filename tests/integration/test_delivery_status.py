@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from models.callback_events import new_secret
 from tests.integration.conftest import SENDER
 from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, SesFront
 from tests.support.net import free_port
@@ -300,9 +302,11 @@ def test_callbacks_are_signed_and_retried(hooked: Stack) -> None:
                 hashlib.sha256,
             ).hexdigest()
             assert headers["X-Mailroom-Signature"] == f"v1={expected}"
+            # The standard headers too, keyed by the older secret's own bytes.
+            assert Webhook(secret.encode()).verify(body, headers)["event"] == "email.sent"
         payload = json.loads(receiver.calls[-1][2])
         assert payload["emailId"] == email["emailId"] and payload["status"] == "sent"
-        assert payload["attempt"] == 2
+        assert payload["attempt"] == 2 and payload["type"] == "email.status"
         status, deliveries = hooked.request("GET", f"/webhooks/endpoints/{endpoint}/deliveries")
         [delivery] = deliveries["data"]["items"]
         assert (delivery["state"], delivery["attempts"], delivery["lastStatusCode"]) == (
@@ -312,6 +316,52 @@ def test_callbacks_are_signed_and_retried(hooked: Stack) -> None:
         )
     finally:
         receiver.stop()
+
+
+def test_callbacks_verify_as_standard_webhooks(hooked: Stack) -> None:
+    receiver = Receiver(fail_first=0)
+    try:
+        status, answer = hooked.request(
+            "POST",
+            "/webhooks/endpoints",
+            {"url": f"http://127.0.0.1:{receiver.port}/hook", "events": ["email.sent"]},
+        )
+        assert status == 201, answer
+        secret = answer["data"]["secret"]
+        assert secret.startswith("whsec_") and answer["data"]["events"] == ["sent"]
+        time.sleep(1.5)  # workers read endpoints at most once a second
+        email = send_and_wait(hooked)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not receiver.calls:
+            time.sleep(0.2)
+        [(_, headers, body)] = receiver.calls
+        payload = Webhook(secret).verify(body, headers)
+        assert payload["type"] == "email.sent"
+        assert payload["data"] == {
+            "emailId": email["emailId"],
+            "status": "sent",
+            "mode": "live",
+            "detail": None,
+        }
+        assert headers["webhook-id"] == payload["deliveryId"]
+        assert "X-Mailroom-Signature" not in headers  # new secrets: the standard only
+        with pytest.raises(WebhookVerificationError):
+            Webhook(new_secret()).verify(body, headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(body.replace(b"sent", b"sEnt"), headers)
+    finally:
+        receiver.stop()
+
+
+def test_endpoint_secrets_in_the_standard_form_must_be_base64(hooked: Stack) -> None:
+    status, answer = hooked.request(
+        "POST",
+        "/webhooks/endpoints",
+        {"url": "http://127.0.0.1:9/x", "secret": "whsec_!!!!!!!!!!!"},
+    )
+    assert status == 400 and "whsec_" in json.dumps(answer), answer
+    status, listed = hooked.request("GET", "/webhooks/endpoints")
+    assert all(item["url"] != "http://127.0.0.1:9/x" for item in listed["data"]["items"])
 
 
 def test_scheduled_email_waits_and_a_cancelled_one_never_goes(

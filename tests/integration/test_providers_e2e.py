@@ -12,8 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from tests.integration.conftest import PDF, SENDER
+from tests.integration.test_delivery_status import Receiver
 from tests.integration.test_observability import sample, scrape
 from tests.support.gcs_emulator import GcsEmulator
 from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, SesFront
@@ -197,3 +199,31 @@ def test_attachment_checks_at_the_api_against_gcs(providers: Stack, gcs: GcsEmul
     )
     assert status == 413 and answer["message"] == "payload too large"
     assert answer["error"] == f"attachments total {len(PDF)} bytes, over the limit of 1000 bytes"
+
+
+def test_a_fallback_provider_taking_an_email_is_called_back_as_failed_over(
+    providers: Stack, ses: SesFront
+) -> None:
+    providers.env["MAILROOM_CALLBACKS_ALLOW_LOOPBACK"] = "true"  # the receiver is on loopback
+    ses.set_mode("throttle")
+    start(providers)
+    receiver = Receiver(fail_first=0)
+    try:
+        url = f"http://127.0.0.1:{receiver.port}/hook"
+        status, answer = providers.request(
+            "POST", "/webhooks/endpoints", {"url": url, "events": ["email.failed_over"]}
+        )
+        assert status == 201, answer
+        time.sleep(1.5)  # workers read endpoints at most once a second
+        email = send_and_wait(providers)
+        assert attempts(email) == [("ses", "failed"), ("sendgrid", "accepted")]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not receiver.calls:
+            time.sleep(0.2)
+        [(_, headers, body)] = receiver.calls
+        payload = Webhook(answer["data"]["secret"]).verify(body, headers)
+        assert payload["type"] == "email.failed_over"
+        assert payload["data"]["emailId"] == email["emailId"]
+        assert payload["data"]["detail"] == "sent by sendgrid after ses failed"
+    finally:
+        receiver.stop()

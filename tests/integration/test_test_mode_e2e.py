@@ -62,7 +62,13 @@ def test_a_test_key_never_reaches_a_real_provider_and_a_live_key_never_the_sandb
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
     stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
+        {
+            "EMAIL_PROVIDERS": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_sink.port),
+            # The callback receiver listens on 127.0.0.1, refused without this test setting.
+            "MAILROOM_CALLBACKS_ALLOW_LOOPBACK": "true",
+        }
     )
     invoice = Path(stack.env["STORAGE_LOCAL_ROOT"]) / "docs" / "invoice.pdf"
     invoice.parent.mkdir(parents=True)

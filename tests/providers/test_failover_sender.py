@@ -236,3 +236,26 @@ def test_providers_must_be_present_and_unique(names: list[str]) -> None:
         FailoverSender(
             [ScriptedProvider(n, []) for n in names], InMemoryHealth(cooldown_seconds=60)
         )
+
+
+def test_an_emails_own_providers_set_the_order_and_the_bounds(
+    make_message: MessageFactory,
+) -> None:
+    smtp = ScriptedProvider("smtp", [None])
+    ses = ScriptedProvider("ses", [transient("ses")])
+    sendgrid = ScriptedProvider("sendgrid", [transient("sendgrid"), None])
+    health = InMemoryHealth(cooldown_seconds=60)
+    sender = FailoverSender([smtp, ses, sendgrid], health)
+
+    outcome = sender.send(make_message(), among=["sendgrid", "ses"])
+
+    # Its order, not the configured one, and never smtp though smtp would have taken it.
+    assert outcome.verdict == "exhausted"
+    assert [a.provider for a in outcome.attempts] == ["sendgrid", "ses"]
+    assert smtp.messages == []
+    # The circuit still applies inside the choice: a provider set aside is skipped.
+    health.mark_unhealthy("ses", "bad key")
+    outcome = sender.send(make_message(), among=["ses", "sendgrid"])
+    assert [(a.provider, a.outcome) for a in outcome.attempts] == [("sendgrid", "accepted")]
+    with pytest.raises(UnknownProviderError):
+        sender.send(make_message(), among=["postmark"])
