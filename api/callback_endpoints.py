@@ -16,7 +16,10 @@ from api.db import db
 from api.errors import NotFound
 from api.schemas import BaseSchema, envelope, success
 from models import CallbackDelivery, EmailStatus, WebhookEndpoint
-from store.outbox import forget_endpoints
+from store.outbox import TRACKING_EVENTS, forget_endpoints
+
+# Statuses, and the tracking events (sent only to an endpoint that names them).
+EVENT_NAMES = [*(s.value for s in EmailStatus), *TRACKING_EVENTS]
 
 bp = Blueprint("callback_endpoints", __name__, description="Status callbacks to your URLs")
 
@@ -26,9 +29,9 @@ class EndpointInSchema(BaseSchema):
 
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
     events = fields.List(
-        fields.String(validate=validate.OneOf([s.value for s in EmailStatus])),
+        fields.String(validate=validate.OneOf(EVENT_NAMES)),
         load_default=list,
-        metadata={"description": "statuses to receive; empty for every change"},
+        metadata={"description": "statuses to receive, empty for every change; `opened` and `clicked` only when named"},
     )
     secret = fields.String(validate=validate.Length(min=16, max=200), load_default=None)
 

@@ -248,6 +248,8 @@ def email_rows(
         "message_id": message_id_for(email_id, request.from_addr),
         "correlation_id": correlation_id,
         "is_test": request.test,
+        "track_opens": request.track_opens,
+        "track_clicks": request.track_clicks,
         "send_at": send_at,
         "enqueued_at": None if scheduled or everyone_blocked else now,
         "send_tries": 0,

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,8 @@ from store.tables import DELIVERIES, ENDPOINTS, connection
 PENDING_KEY = "mailroom.callbacks"
 # Endpoints are read at most this often per process: a new one takes effect within a second.
 ENDPOINT_CACHE_SECONDS = 1.0
+# Tracking events an endpoint may name; only an endpoint that names one receives it.
+TRACKING_EVENTS = ("opened", "clicked")
 
 _cache: tuple[float, list[tuple[uuid.UUID, frozenset[str]]]] | None = None
 _cache_lock = threading.Lock()
@@ -92,5 +95,50 @@ def queue_status_changes(
                     "attempts": 0,
                 }
             )
+    connection(session).execute(insert(DELIVERIES), rows)
+    session.info.setdefault(PENDING_KEY, []).extend(row["id"] for row in rows)
+
+
+def queue_engagement(
+    session: Session, email_id: uuid.UUID, event: str, detail: Any, *, is_test: bool
+) -> None:
+    """Write a delivery of a tracking event (`opened`, `clicked`) for each endpoint that names
+    it: unlike status changes, an endpoint that asked for every change does not get them (they
+    can be many, and receivers written before tracking expect statuses only)."""
+    wanted = [eid for eid, events in _endpoints(session) if event in events]
+    if not wanted:
+        return
+    endpoints = list(
+        connection(session).scalars(
+            select(ENDPOINTS.c.id)
+            .where(ENDPOINTS.c.id.in_(wanted), ENDPOINTS.c.active)
+            .with_for_update(read=True)
+        )
+    )
+    if not endpoints:
+        return
+    now = utcnow()
+    payload = {
+        "type": "email.event",
+        "emailId": str(email_id),
+        "event": event,
+        "mode": "test" if is_test else "live",
+        "at": now.isoformat(),
+        "detail": detail,
+    }
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "endpoint_id": endpoint_id,
+            "email_id": email_id,
+            "event": event,
+            "payload": payload,
+            "next_attempt_at": now,
+            "created_at": now,
+            "state": "pending",
+            "attempts": 0,
+        }
+        for endpoint_id in endpoints
+    ]
     connection(session).execute(insert(DELIVERIES), rows)
     session.info.setdefault(PENDING_KEY, []).extend(row["id"] for row in rows)
