@@ -31,7 +31,9 @@ class EndpointInSchema(BaseSchema):
     events = fields.List(
         fields.String(validate=validate.OneOf(EVENT_NAMES)),
         load_default=list,
-        metadata={"description": "statuses to receive, empty for every change; `opened` and `clicked` only when named"},
+        metadata={
+            "description": "statuses to receive (empty: all); `opened`, `clicked` only when named"
+        },
     )
     secret = fields.String(validate=validate.Length(min=16, max=200), load_default=None)
 

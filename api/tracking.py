@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, Response, current_app, redirect
+from werkzeug.wrappers import Response as BaseResponse
 
 from api.db import db
 from api.errors import NotFound
@@ -44,7 +45,7 @@ def opened(token: str) -> Response:
 
 
 @bp.get("/t/c/<token>")
-def clicked(token: str) -> Response:
+def clicked(token: str) -> BaseResponse:
     """Record a click and redirect to the link's target, as the signed token names it."""
     click = _links().read_click(token)
     if click is None or not click.url.lower().startswith(("http://", "https://")):

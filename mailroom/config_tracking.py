@@ -50,7 +50,7 @@ class TrackingSettings(_Section):
     def _default_needs_config(self) -> TrackingSettings:
         if (self.opens or self.clicks) and not self.enabled:
             raise ValueError(
-                "MAILROOM_TRACKING_OPENS/CLICKS need MAILROOM_TRACKING_URL and MAILROOM_TRACKING_SECRET"
+                "MAILROOM_TRACKING_OPENS and _CLICKS need MAILROOM_TRACKING_URL and _SECRET"
             )
         return self
 

@@ -63,7 +63,9 @@ class TrackingLinks:
             value = self._clicks.loads(token)
         except BadData:
             return None
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        if not (
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+        ):
             return None
         try:
             return Click(uuid.UUID(hex=value[0]), value[1])

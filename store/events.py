@@ -122,9 +122,11 @@ def record_click(session: Session, email_id: uuid.UUID, url: str) -> bool:
 def _lock_email(session: Session, email_id: uuid.UUID) -> bool | None:
     """Lock the email's row (PostgreSQL), so two opens at once are counted once; its test
     flag, or None when there is no such email."""
-    row = connection(session).execute(
-        select(EMAILS.c.is_test).where(EMAILS.c.id == email_id).with_for_update()
-    ).first()
+    row = (
+        connection(session)
+        .execute(select(EMAILS.c.is_test).where(EMAILS.c.id == email_id).with_for_update())
+        .first()
+    )
     return None if row is None else bool(row[0])
 
 
