@@ -700,6 +700,7 @@ export interface components {
             /** Format: uuid */
             templateId?: string | null;
             text?: string;
+            tracking?: (Record<string, never> | null) | components["schemas"]["TrackingFields"];
             variables?: {
                 [key: string]: unknown;
             };
@@ -842,8 +843,8 @@ export interface components {
             emailId: string;
         };
         EndpointIn: {
-            /** @description statuses to receive; empty for every change */
-            events?: ("scheduled" | "queued" | "rendered" | "sending" | "sent" | "delivered" | "bounced" | "complained" | "failed" | "suppressed")[];
+            /** @description statuses to receive (empty: all); `opened`, `clicked` only when named */
+            events?: ("scheduled" | "queued" | "rendered" | "sending" | "sent" | "delivered" | "bounced" | "complained" | "failed" | "suppressed" | "opened" | "clicked")[];
             /** @default null */
             secret?: string | null;
             /** Format: url */
@@ -1151,6 +1152,7 @@ export interface components {
             templateId?: string | null;
             text?: string;
             to: string | string[];
+            tracking?: (Record<string, never> | null) | components["schemas"]["TrackingFields"];
             variables?: {
                 [key: string]: unknown;
             };
@@ -1283,6 +1285,10 @@ export interface components {
             message?: string;
             /** @example success */
             status?: string;
+        };
+        TrackingFields: {
+            clicks?: boolean | null;
+            opens?: boolean | null;
         };
         Variable: {
             /** @default null */
