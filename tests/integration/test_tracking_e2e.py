@@ -77,8 +77,21 @@ def test_tracked_links_and_pixel_record_events_and_untracked_mail_is_untouched(
     body = {"from": "shop@example.com", "to": "ann@example.com", "subject": "Shipped", "html": HTML}
     tracked = stack.send({**body, "tracking": {"opens": True, "clicks": True}})
     plain = stack.send(body)
-    final = stack.wait_for([tracked, plain])
-    assert final[tracked]["status"] == final[plain]["status"] == "sent", final
+    status, answer = stack.request(
+        "POST",
+        "/send/batch",
+        {
+            "from": "shop@example.com",
+            "subject": "Shipped",
+            "html": HTML,
+            "recipients": [{"to": "bob@example.com"}, {"to": "cy@example.com"}],
+            "tracking": {"clicks": True},
+        },
+    )
+    assert status == 200, answer
+    batch = answer["data"]["emailIds"]
+    final = stack.wait_for([tracked, plain, *batch])
+    assert {e["status"] for e in final.values()} == {"sent"}, final
 
     [message] = smtp_sink.by_header("X-Mailroom-Email-Id", tracked)
     html, text = parts(message)
@@ -116,6 +129,21 @@ def test_tracked_links_and_pixel_record_events_and_untracked_mail_is_untouched(
     assert len(of_type(stack.email(tracked), "opened")) == 1
     status, _, _ = get(stack, pixel.replace("/t/o/", "/t/o/x"))
     assert status == 404
+
+    # A batch's emails each get their own links (clicks only, as asked: no pixel).
+    batch_links = []
+    for email_id in batch:
+        [received] = smtp_sink.by_header("X-Mailroom-Email-Id", email_id)
+        html, _ = parts(received)
+        assert "/t/o/" not in html
+        [link] = [h for h in hrefs(html) if h.startswith(TRACKING_URL + "/t/c/")]
+        batch_links.append(link)
+    assert len(set(batch_links)) == 2
+    status, headers, _ = get(stack, batch_links[1])
+    assert status == 302 and headers["Location"] == TARGET
+    assert of_type(stack.email(batch[1]), "clicked") and not of_type(
+        stack.email(batch[0]), "clicked"
+    )
 
     # An untracked email goes out as written: no redirect, no pixel.
     [untouched] = smtp_sink.by_header("X-Mailroom-Email-Id", plain)
