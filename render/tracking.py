@@ -1,8 +1,8 @@
 """Open and click tracking applied to finished HTML: links through a redirect, a pixel at the end.
 
-Pure string work on the HTML `finalize` produced (css_inline serializes every attribute with
-double quotes, so a tag-level pattern is exact there); the URLs come from the caller, so this
-module knows nothing of tokens, settings or HTTP.
+Pure string work on the HTML `finalize` produced, touching only the href of each <a> start
+tag and the end of the body, so everything else stays byte for byte; the URLs come from the
+caller, so this module knows nothing of tokens, settings or HTTP.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import html as html_lib
 import re
 from collections.abc import Callable
 
-# An <a ...> start tag, and a double-quoted href inside one.
-_ANCHOR = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
-_HREF = re.compile(r'(\shref\s*=\s*)"([^"]*)"', re.IGNORECASE)
+# An <a ...> start tag (quoted values may hold ">"), and the href inside one, its value
+# double-quoted, single-quoted or bare (a caller's own HTML reaches here as written when
+# there is no CSS to inline).
+_ANCHOR = re.compile(r"""<a\s(?:[^>"']|"[^"]*"|'[^']*')*>""", re.IGNORECASE)
+_HREF = re.compile(r"""(\shref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 # Only web links are tracked: mailto:, tel:, anchors and relative links stay as they are.
 _TRACKED_SCHEMES = ("http://", "https://")
@@ -54,7 +56,8 @@ def track_html(
 
 def _rewrite_anchor(tag: str, click_url: Callable[[str], str]) -> str:
     def swap(match: re.Match[str]) -> str:
-        original = html_lib.unescape(match.group(2))
+        value = next(v for v in match.groups()[1:] if v is not None)
+        original = html_lib.unescape(value)
         if not is_trackable(original):
             return match.group(0)
         return f'{match.group(1)}"{html_lib.escape(click_url(original))}"'
