@@ -150,12 +150,3 @@ def test_tracked_links_and_pixel_record_events_and_untracked_mail_is_untouched(
     html, _ = parts(untouched)
     assert TARGET in hrefs(html) and "/t/c/" not in html and "/t/o/" not in html
     assert not of_type(final[plain], "opened") and not of_type(final[plain], "clicked")
-
-
-def test_tracking_is_refused_where_it_is_not_configured(stack: Stack) -> None:
-    stack.migrate_and_key()
-    stack.start_api()
-    body = {"from": "a@example.com", "to": "b@example.com", "subject": "s", "html": "<p>x</p>"}
-    status, answer = stack.request("POST", "/send", {**body, "tracking": {"clicks": True}})
-    assert status == 400, answer
-    assert "tracking is not configured" in str(answer)
