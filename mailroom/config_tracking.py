@@ -39,15 +39,11 @@ class TrackingSettings(_Section):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value and len(value) < 32:
-            raise ValueError("expected at least 32 characters")
-        return value or None
-
     @model_validator(mode="after")
-    def _default_needs_config(self) -> TrackingSettings:
+    def _complete(self) -> TrackingSettings:
+        # Checked here rather than in a field validator, whose error would quote the secret.
+        if self.secret and len(self.secret) < 32:
+            raise ValueError("MAILROOM_TRACKING_SECRET of at least 32 characters")
         if (self.opens or self.clicks) and not self.enabled:
             raise ValueError(
                 "MAILROOM_TRACKING_OPENS and _CLICKS need MAILROOM_TRACKING_URL and _SECRET"
@@ -57,4 +53,4 @@ class TrackingSettings(_Section):
     @property
     def enabled(self) -> bool:
         """Whether links and pixels can be made."""
-        return self.url is not None and self.secret is not None
+        return bool(self.url and self.secret)

@@ -37,7 +37,7 @@ class TrackingLinks:
     @classmethod
     def of(cls, settings: TrackingSettings) -> TrackingLinks | None:
         """The links of `settings`; None when tracking is not configured."""
-        if settings.url is None or settings.secret is None:
+        if not (settings.url and settings.secret):
             return None
         return cls(settings.url, settings.secret)
 
