@@ -29,9 +29,15 @@ def with_tracking(
     links = TrackingLinks.of(settings)
     if content.html is None or links is None or not (opens or clicks):
         return content
+    ours = links.base_url + "/t/"
+
+    def click_url(target: str) -> str | None:
+        # A link that is already one of ours (HTML copied from a tracked email) stays as is.
+        return None if target.startswith(ours) else links.click_url(email_id, target)
+
     html = track_html(
         content.html,
-        click_url=(lambda target: links.click_url(email_id, target)) if clicks else None,
+        click_url=click_url if clicks else None,
         open_url=links.open_url(email_id) if opens else None,
     )
     return Rendered(content.subject, html, content.text)

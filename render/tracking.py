@@ -33,11 +33,12 @@ def is_trackable(url: str) -> bool:
 def track_html(
     markup: str,
     *,
-    click_url: Callable[[str], str] | None = None,
+    click_url: Callable[[str], str | None] | None = None,
     open_url: str | None = None,
 ) -> str:
-    """`markup` with each trackable link replaced by `click_url(original)` (when given) and a
-    1x1 image of `open_url` before `</body>` (when given); everything else unchanged."""
+    """`markup` with each trackable link replaced by `click_url(original)` (when given; a None
+    from it leaves that link) and a 1x1 image of `open_url` before `</body>` (when given);
+    everything else unchanged."""
     if click_url is not None:
         markup = _ANCHOR.sub(lambda tag: _rewrite_anchor(tag.group(0), click_url), markup)
     if open_url is not None:
@@ -54,12 +55,13 @@ def track_html(
     return markup
 
 
-def _rewrite_anchor(tag: str, click_url: Callable[[str], str]) -> str:
+def _rewrite_anchor(tag: str, click_url: Callable[[str], str | None]) -> str:
     def swap(match: re.Match[str]) -> str:
         value = next(v for v in match.groups()[1:] if v is not None)
         original = html_lib.unescape(value)
-        if not is_trackable(original):
+        tracked = click_url(original) if is_trackable(original) else None
+        if tracked is None:
             return match.group(0)
-        return f'{match.group(1)}"{html_lib.escape(click_url(original))}"'
+        return f'{match.group(1)}"{html_lib.escape(tracked)}"'
 
     return _HREF.sub(swap, tag, count=1)

@@ -92,7 +92,7 @@ OPEN_WINDOW = timedelta(minutes=1)
 def record_open(session: Session, email_id: uuid.UUID) -> bool:
     """Record an `opened` event unless the email's last one is under a minute old; False when
     the email is gone (purged) or the open was counted already."""
-    is_test = _lock_email(session, email_id)
+    is_test = _test_flag(session, email_id, lock=True)
     if is_test is None:
         return False
     now = utcnow()
@@ -110,7 +110,7 @@ def record_open(session: Session, email_id: uuid.UUID) -> bool:
 
 def record_click(session: Session, email_id: uuid.UUID, url: str) -> bool:
     """Record a `clicked` event naming the link; False when the email is gone (purged)."""
-    is_test = _lock_email(session, email_id)
+    is_test = _test_flag(session, email_id, lock=False)
     if is_test is None:
         return False
     detail = {"url": url}
@@ -119,14 +119,11 @@ def record_click(session: Session, email_id: uuid.UUID, url: str) -> bool:
     return True
 
 
-def _lock_email(session: Session, email_id: uuid.UUID) -> bool | None:
-    """Lock the email's row (PostgreSQL), so two opens at once are counted once; its test
-    flag, or None when there is no such email."""
-    row = (
-        connection(session)
-        .execute(select(EMAILS.c.is_test).where(EMAILS.c.id == email_id).with_for_update())
-        .first()
-    )
+def _test_flag(session: Session, email_id: uuid.UUID, *, lock: bool) -> bool | None:
+    """The email's test flag, or None when there is no such email; with `lock`, its row is
+    locked (PostgreSQL) so that two opens at once are counted once."""
+    query = select(EMAILS.c.is_test).where(EMAILS.c.id == email_id)
+    row = connection(session).execute(query.with_for_update() if lock else query).first()
     return None if row is None else bool(row[0])
 
 

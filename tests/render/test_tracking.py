@@ -33,3 +33,9 @@ def test_the_pixel_goes_before_the_body_end_and_nothing_changes_without_urls() -
     assert out.startswith('<html><body><p>Hi</p><img src="https://t.example/o/x.gif?a=1&amp;b=2"')
     assert out.endswith("</body></html>")
     assert track_html("<p>Hi</p>", open_url="https://t.example/o.gif").startswith("<p>Hi</p><img ")
+
+
+def test_a_link_the_maker_declines_stays() -> None:
+    markup = '<a href="https://t.example/t/c/abc">x</a><a href="https://y.example/">y</a>'
+    out = track_html(markup, click_url=lambda u: None if u.startswith("https://t.") else wrap(u))
+    assert out == markup.replace('"https://y.example/"', '"https://t.example/c?https://y.example/"')
