@@ -25,6 +25,7 @@ from api import (
     signatures,
     suppressions,
     templates,
+    tracking,
 )
 from api.body_shape import init_body_shape_check
 from api.db import init_db
@@ -69,6 +70,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "sendgrid_public_key": settings.sendgrid_webhook_public_key,
         },
         MAX_ATTACHMENTS_BYTES=settings.max_attachments_bytes,
+        TRACKING_ENABLED=settings.tracking.enabled,
+        TRACKING=settings.tracking,
         UPLOADS_BUCKET=settings.uploads_bucket,
         ALLOWED_BUCKETS=allowed_buckets(settings),
         # Form fields (GoMail's HTML `body`) may be as large as the request; Werkzeug's 500 kB
@@ -113,6 +116,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(observability.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(tracking.bp)
     api = _Api(app)
     api.register_blueprint(send.bp)
     api.register_blueprint(emails.bp)

@@ -166,6 +166,13 @@ class RecipientFields(LocaleFields):
         check_recipients(data, "to")
 
 
+class TrackingFields(BaseSchema):
+    """`tracking`: which of opens and clicks to record; one left out takes the default."""
+
+    opens = fields.Boolean(allow_none=True)
+    clicks = fields.Boolean(allow_none=True)
+
+
 class MessageFields(LocaleFields):
     """What an email says and how: content or template, sender, options."""
 
@@ -197,6 +204,7 @@ class MessageFields(LocaleFields):
             "(failover stays within it); each must be configured"
         },
     )
+    tracking = fields.Nested(TrackingFields, allow_none=True)
 
     @validates_schema
     def _content(self, data: dict[str, Any], **_: Any) -> None:
@@ -210,6 +218,12 @@ class MessageFields(LocaleFields):
         for index, tag in enumerate(data.get("tags", ())):
             check_header_text(f"tags[{index}]", tag)
         check_attachment_keys(data.get("attachments", ()))
+        tracking = data.get("tracking") or {}
+        if any(tracking.values()) and not current_app.config.get("TRACKING_ENABLED"):
+            raise ValidationError(
+                "tracking is not configured here (MAILROOM_TRACKING_URL, MAILROOM_TRACKING_SECRET)",
+                "tracking",
+            )
 
 
 def send_request(data: dict[str, Any]) -> SendRequest:
@@ -222,6 +236,9 @@ def send_request(data: dict[str, Any]) -> SendRequest:
         values["providers"] = tuple(dict.fromkeys(values["providers"]))
     values.setdefault("from_addr", None)
     values.setdefault("to", ())
+    tracking = values.pop("tracking", None) or {}
+    values["track_opens"] = tracking.get("opens")
+    values["track_clicks"] = tracking.get("clicks")
     return SendRequest(**values)
 
 

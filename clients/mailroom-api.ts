@@ -705,6 +705,7 @@ export interface components {
             /** Format: uuid */
             templateId?: string | null;
             text?: string;
+            tracking?: (Record<string, never> | null) | components["schemas"]["TrackingFields"];
             variables?: {
                 [key: string]: unknown;
             };
@@ -1164,6 +1165,7 @@ export interface components {
             templateId?: string | null;
             text?: string;
             to: string | string[];
+            tracking?: (Record<string, never> | null) | components["schemas"]["TrackingFields"];
             variables?: {
                 [key: string]: unknown;
             };
@@ -1296,6 +1298,10 @@ export interface components {
             message?: string;
             /** @example success */
             status?: string;
+        };
+        TrackingFields: {
+            clicks?: boolean | null;
+            opens?: boolean | null;
         };
         Variable: {
             /** @default null */

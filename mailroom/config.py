@@ -23,6 +23,7 @@ from dotenv import load_dotenv
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mailroom.config_retention import RetentionSettings
+from mailroom.config_tracking import TrackingSettings
 from mailroom.setting_errors import describe_error
 from mailroom.setting_fields import Items, LogLevel, Lower, Names, _Section, setting
 
@@ -282,6 +283,7 @@ class Settings(_Section):
     ses: SesSettings = Field(default_factory=SesSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @field_validator("storage_backend", mode="before")
     @classmethod
@@ -351,6 +353,7 @@ def load_settings() -> Settings:
         "ses": SesSettings,
         "sendgrid": SendGridSettings,
         "retention": RetentionSettings,
+        "tracking": TrackingSettings,
     }
     for name, kind in kinds.items():
         try:

@@ -29,4 +29,7 @@ def describe_error(error: ErrorDetails, aliases: Mapping[str, str] | None = None
     else:
         expected = _EXPECTED.get(error["type"], error["msg"])
     expected = expected.removeprefix("expected ")
+    if not error["loc"]:
+        # A check across a section's settings: its input is every value, secrets included.
+        return f"settings are not valid: expected {expected}"
     return f"{name}={given!s} is not valid: expected {expected}"

@@ -78,6 +78,9 @@ class Email(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     # Sent by a test-mode key: the send step hands it to the sandbox provider, never a real one.
     is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Open and click tracking as the send asked; None: the deployment's default.
+    track_opens: Mapped[bool | None] = mapped_column(Boolean)
+    track_clicks: Mapped[bool | None] = mapped_column(Boolean)
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     # After an ambiguous timeout only this provider may be tried again.

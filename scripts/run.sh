@@ -14,6 +14,16 @@ if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
   FLOWER_BASIC_AUTH="admin:$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')"
 fi
 export FLOWER_BASIC_AUTH
+# Open and click tracking on the local API: a signing secret made once and kept under var/, so
+# links in mail already sent keep working across runs.
+export MAILROOM_TRACKING_URL=${MAILROOM_TRACKING_URL:-http://$API_HOST:$API_PORT}
+if [ -z "${MAILROOM_TRACKING_SECRET:-}" ]; then
+  secret_file="$MAILROOM_VAR_DIR/tracking-secret"
+  [ -s "$secret_file" ] ||
+    (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$secret_file")
+  MAILROOM_TRACKING_SECRET=$(cat "$secret_file")
+fi
+export MAILROOM_TRACKING_SECRET
 
 "$BIN/mailroom" db upgrade
 key=$("$BIN/mailroom" keys create --name "make run $(date -u +%FT%TZ)" \

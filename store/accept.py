@@ -249,6 +249,8 @@ def email_rows(
         "correlation_id": correlation_id,
         "is_test": request.test,
         "providers": list(request.providers) if request.providers else None,
+        "track_opens": request.track_opens,
+        "track_clicks": request.track_clicks,
         "send_at": send_at,
         "enqueued_at": None if scheduled or everyone_blocked else now,
         "send_tries": 0,

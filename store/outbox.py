@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from store.tables import DELIVERIES, ENDPOINTS, connection
 PENDING_KEY = "mailroom.callbacks"
 # Endpoints are read at most this often per process: a new one takes effect within a second.
 ENDPOINT_CACHE_SECONDS = 1.0
+# Tracking events an endpoint may name; only an endpoint that names one receives it.
 
 _cache: tuple[float, list[tuple[uuid.UUID, frozenset[str]]]] | None = None
 _cache_lock = threading.Lock()
@@ -63,11 +65,17 @@ def queue_events(
     test_ids: Collection[uuid.UUID] = (),
     *,
     status: str | None = None,
-    detail: str | None = None,
+    detail: Any = None,
+    named_only: bool = False,
 ) -> None:
     """Write a delivery of the event `word` (a status, or `opened`, `failed_over`, ...) for
-    each endpoint that wants it, for each email. `status` is the email's status when known."""
-    wanted = [eid for eid, events in _endpoints(session) if not events or word in events]
+    each endpoint that wants it, for each email. `status` is the email's status when known;
+    with `named_only`, endpoints that asked for every event (an empty list) are left out."""
+    wanted = [
+        eid
+        for eid, events in _endpoints(session)
+        if word in events or (not events and not named_only)
+    ]
     if not wanted or not email_ids:
         return
     # The list is cached per process: an endpoint deleted since (by another process) must not
@@ -112,3 +120,13 @@ def queue_events(
             )
     connection(session).execute(insert(DELIVERIES), rows)
     session.info.setdefault(PENDING_KEY, []).extend(row["id"] for row in rows)
+
+
+def queue_engagement(
+    session: Session, email_id: uuid.UUID, event: str, detail: Any, *, is_test: bool
+) -> None:
+    """Write a delivery of a tracking event (`opened`, `clicked`) for each endpoint that names
+    it: unlike status changes, an endpoint that asked for every change does not get them (they
+    can be many, and receivers written before tracking expect statuses only)."""
+    test_ids = {email_id} if is_test else set()
+    queue_events(session, [email_id], event, test_ids, detail=detail, named_only=True)

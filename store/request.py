@@ -47,6 +47,10 @@ class SendRequest:
     # Sent with a test-mode key: never from the caller's body, always from the key, so the
     # email goes to the sandbox provider (see `api.accept.in_key_mode`).
     test: bool = False
+    # Open and click tracking; None: the deployment's default (MAILROOM_TRACKING_OPENS/CLICKS),
+    # read when the worker renders.
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
 
     def but(self, **changes: Any) -> SendRequest:
         """A copy with `changes` (a derived request: a recipient of a batch, a template's

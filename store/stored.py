@@ -48,6 +48,9 @@ class StoredEmail:
     send_tries: int
     # A test-mode email: only the sandbox provider may have it.
     is_test: bool
+    # Tracking asked for; None: the deployment's default.
+    track_opens: bool | None
+    track_clicks: bool | None
     tags: tuple[str, ...]
 
 

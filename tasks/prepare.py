@@ -19,6 +19,7 @@ from mailroom import metrics
 from mailroom.attachments import attachment_policy
 from mailroom.content import final_content
 from mailroom.specs import TemplateLoader
+from mailroom.tracked import with_tracking
 from models import EmailStatus
 from render import Rendered, RenderError
 from store.content import describe_attachments, mark_rendered
@@ -48,6 +49,7 @@ def render_emails(
     the email in `leftovers` instead of failing the whole set."""
     done = Prepared()
     loader = TemplateLoader(session)
+    tracking = runtime.get().settings.tracking
     finals: list[tuple[StoredEmail, Rendered]] = []
     failures: dict[uuid.UUID, str] = {}
     for email in emails:
@@ -56,7 +58,11 @@ def render_emails(
             continue
         started = time.perf_counter()
         try:
-            finals.append((email, final_content(session, email, loader)))
+            final = final_content(session, email, loader)
+            final = with_tracking(
+                email.id, final, tracking, opens=email.track_opens, clicks=email.track_clicks
+            )
+            finals.append((email, final))
         except RenderError as err:
             failures[email.id] = err.message
         except DBAPIError:

@@ -131,6 +131,23 @@ def test_values_parse_to_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
             "expected a limit such as 100/second or 1000/minute",
         ),
         (
+            "MAILROOM_TRACKING_SECRET",
+            "short",  # never repeated in the message
+            "settings are not valid: expected MAILROOM_TRACKING_SECRET of at least 32 characters",
+        ),
+        (
+            "MAILROOM_TRACKING_CLICKS",
+            "true",
+            "settings are not valid: expected MAILROOM_TRACKING_OPENS and _CLICKS need "
+            "MAILROOM_TRACKING_URL and _SECRET",
+        ),
+        (
+            "MAILROOM_TRACKING_URL",
+            "track.example.com",
+            "MAILROOM_TRACKING_URL=track.example.com is not valid: "
+            "expected an http:// or https:// URL",
+        ),
+        (
             "MAILROOM_WORKER_METRICS_PORT",
             "9808x",
             "MAILROOM_WORKER_METRICS_PORT=9808x is not valid: expected a whole number",
