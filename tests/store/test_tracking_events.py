@@ -63,5 +63,6 @@ def test_only_endpoints_that_name_a_tracking_event_get_it(
     with sessions() as session:
         rows = session.scalars(select(CallbackDelivery)).all()
     assert [(r.endpoint_id, r.event) for r in rows] == [(named_id, "clicked")]
-    assert rows[0].payload["event"] == "clicked" and rows[0].payload["emailId"] == str(eid)
+    assert rows[0].payload["type"] == "email.clicked" and rows[0].payload["emailId"] == str(eid)
+    assert rows[0].payload["data"]["detail"] == {"url": "https://a.example/1"}
     assert rows[0].payload["detail"] == {"url": "https://a.example/1"}
