@@ -24,6 +24,7 @@ from api import (
     send,
     signatures,
     suppressions,
+    unsubscribe,
     templates,
 )
 from api.body_shape import init_body_shape_check
@@ -112,6 +113,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(observability.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(unsubscribe.bp)
     api = _Api(app)
     api.register_blueprint(send.bp)
     api.register_blueprint(emails.bp)

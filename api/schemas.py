@@ -183,6 +183,8 @@ class MessageFields(LocaleFields):
     brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
     custom_style = fields.String(data_key="customStyle", allow_none=True, validate=allowed_style)
     headers = Headers(load_default=dict)
+    # One-click unsubscribe headers: off by default on a send, on by default on a batch.
+    unsubscribe = fields.Boolean(load_default=None, allow_none=True)
     tags = fields.List(
         fields.String(validate=validate.Length(min=1, max=128)),
         load_default=list,
@@ -209,6 +211,7 @@ def send_request(data: dict[str, Any]) -> SendRequest:
     for name in ("to", "cc", "bcc", "attachments", "tags"):
         if name in values:
             values[name] = tuple(values[name])
+    values["unsubscribe"] = "sender" if values.get("unsubscribe") else None
     values.setdefault("from_addr", None)
     values.setdefault("to", ())
     return SendRequest(**values)

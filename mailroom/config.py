@@ -23,6 +23,7 @@ from dotenv import load_dotenv
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mailroom.config_retention import RetentionSettings
+from mailroom.config_unsubscribe import UnsubscribeSettings
 from mailroom.setting_errors import describe_error
 from mailroom.setting_fields import Items, LogLevel, Lower, Names, _Section, setting
 
@@ -282,6 +283,7 @@ class Settings(_Section):
     ses: SesSettings = Field(default_factory=SesSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    unsubscribe: UnsubscribeSettings = Field(default_factory=UnsubscribeSettings)
 
     @field_validator("storage_backend", mode="before")
     @classmethod
@@ -351,6 +353,7 @@ def load_settings() -> Settings:
         "ses": SesSettings,
         "sendgrid": SendGridSettings,
         "retention": RetentionSettings,
+        "unsubscribe": UnsubscribeSettings,
     }
     for name, kind in kinds.items():
         try:
@@ -363,6 +366,9 @@ def load_settings() -> Settings:
     except ValidationError as err:
         aliases = {n: str(f.validation_alias) for n, f in Settings.model_fields.items()}
         problems += [describe_error(e, aliases) for e in err.errors()]
+    else:
+        embedded = settings.broker_url.startswith("filesystem://")
+        problems += filter(None, [settings.unsubscribe.problem(embedded)])
     if problems:
         raise SettingsError("; ".join(problems))
     return settings

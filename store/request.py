@@ -45,6 +45,9 @@ class SendRequest:
     # Sent with a test-mode key: never from the caller's body, always from the key, so the
     # email goes to the sandbox provider (see `api.accept.in_key_mode`).
     test: bool = False
+    # One-click unsubscribe (RFC 8058) for the first `to` address: "sender" (from this sender)
+    # or "list:<id>"; None: no List-Unsubscribe headers.
+    unsubscribe: str | None = None
 
     def but(self, **changes: Any) -> SendRequest:
         """A copy with `changes` (a derived request: a recipient of a batch, a template's

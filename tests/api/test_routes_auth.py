@@ -16,6 +16,8 @@ from tests.conftest import Keys
 PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/docs"}
 # Provider webhooks prove themselves by signature, not by key.
 PUBLIC |= {"/webhooks/ses", "/webhooks/sendgrid"}
+# One-click unsubscribe links prove themselves by their signed token (api/unsubscribe.py).
+PUBLIC |= {"/u/<token>"}
 PUBLIC_PREFIXES = ("/docs/assets/",)
 # The console's pages sign in with a cookie, not a Bearer key: tests/console checks each of them.
 CONSOLE_PREFIX = "/console"
