@@ -24,8 +24,8 @@ from api import (
     send,
     signatures,
     suppressions,
-    unsubscribe,
     templates,
+    unsubscribe,
 )
 from api.body_shape import init_body_shape_check
 from api.db import init_db
