@@ -700,6 +700,8 @@ export interface components {
             /** Format: uuid */
             templateId?: string | null;
             text?: string;
+            /** @default null */
+            unsubscribe?: boolean | null;
             variables?: {
                 [key: string]: unknown;
             };
@@ -1151,6 +1153,8 @@ export interface components {
             templateId?: string | null;
             text?: string;
             to: string | string[];
+            /** @default null */
+            unsubscribe?: boolean | null;
             variables?: {
                 [key: string]: unknown;
             };

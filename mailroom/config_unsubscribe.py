@@ -13,7 +13,7 @@ from mailroom.setting_fields import _Section, setting
 
 
 class UnsubscribeSettings(_Section):
-    """One-click unsubscribe: the public base URL, the signing secret, the mailto address."""
+    """One-click unsubscribe (RFC 8058); the public base URL, signing secret, mailto address."""
 
     public_url: str = setting(
         "",
