@@ -9,8 +9,6 @@ without a key.
 
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, Response, jsonify, render_template_string, request
 from sqlalchemy import update
 
@@ -60,7 +58,6 @@ def unsubscribe(token: str) -> Response:
     """Suppress the token's address (source `unsubscribe`); 200 every time it is valid."""
     found = _read(token)
     session = db()
-    list_id = found.list_id
     suppress(
         session,
         found.address,
@@ -68,13 +65,11 @@ def unsubscribe(token: str) -> Response:
         source="unsubscribe",
         detail=f"one-click unsubscribe ({found.scope})",
     )
-    if list_id is not None:
-        # The list's member shows it at once; store.accept drops the address from every send.
-        session.execute(
-            update(ListMember)
-            .where(ListMember.list_id == uuid.UUID(list_id), ListMember.email == found.address)
-            .values(suppressed=True)
-        )
+    # The suppression list is global (store.accept drops the address from every send), so
+    # every list's member shows it, as a list import of the address would.
+    session.execute(
+        update(ListMember).where(ListMember.email == found.address).values(suppressed=True)
+    )
     session.commit()
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
         return _page(found, done=True)

@@ -1018,6 +1018,7 @@ export interface components {
             email?: string;
             name?: string | null;
             suppressed?: boolean;
+            suppressionSource?: string | null;
             variables?: {
                 [key: string]: unknown;
             };

@@ -121,8 +121,8 @@ def test_one_click_unsubscribe_from_a_list(stack: Stack, smtp_sink: SmtpSink) ->
     assert suppressions(stack, "bob@example.com") == []
     status, answer = stack.request("GET", f"/lists/{list_id}/members")
     assert status == 200, answer
-    shown = {m["email"]: m["suppressed"] for m in answer["data"]["items"]}
-    assert shown == {"ann@example.com": True, "bob@example.com": False}
+    shown = {m["email"]: (m["suppressed"], m["suppressionSource"]) for m in answer["data"]["items"]}
+    assert shown == {"ann@example.com": (True, "unsubscribe"), "bob@example.com": (False, None)}
     # A provider retrying the POST gets 200 again.
     assert call("POST", ann_url, b"List-Unsubscribe=One-Click")[0] == 200
 
