@@ -41,11 +41,14 @@ class Unsubscribe:
         return value if kind == "list" else None
 
 
-def secret(settings: Settings) -> str:
-    """The signing secret: the setting, else the embedded setup's file (made on first use)."""
+def secret(settings: Settings) -> str | None:
+    """The signing secret: the setting, else the embedded setup's file (made on first use);
+    None elsewhere (no link was ever written, see `UnsubscribeSettings.problem`)."""
     if settings.unsubscribe.secret:
         return settings.unsubscribe.secret
-    return _file_secret(settings.var_dir / SECRET_FILE)
+    if settings.broker_url.startswith("filesystem://"):
+        return _file_secret(settings.var_dir / SECRET_FILE)
+    return None
 
 
 @lru_cache(maxsize=4)
@@ -63,7 +66,10 @@ def _file_secret(path: Path) -> str:
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(secret(settings), salt=_SALT)
+    key = secret(settings)
+    if key is None:
+        raise BadToken("the unsubscribe link is not valid")
+    return URLSafeSerializer(key, salt=_SALT)
 
 
 def make_token(settings: Settings, address: str, scope: str) -> str:
