@@ -26,6 +26,7 @@ from api import (
     suppressions,
     templates,
     tracking,
+    unsubscribe,
 )
 from api.body_shape import init_body_shape_check
 from api.db import init_db
@@ -117,6 +118,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(observability.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(tracking.bp)
+    app.register_blueprint(unsubscribe.bp)
     api = _Api(app)
     api.register_blueprint(send.bp)
     api.register_blueprint(emails.bp)

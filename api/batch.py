@@ -114,7 +114,12 @@ class BatchRequestSchema(MessageFields):
     def _batch(self, data: dict[str, Any], **_: Any) -> Batch:
         recipients = data.pop("recipients", ())
         list_id = data.pop("list_id", None)
-        return Batch(send_request(data), tuple(recipients), list_id)
+        # Bulk mail carries one-click unsubscribe unless the caller says `false`.
+        wanted = data.pop("unsubscribe", None) is not False
+        message = send_request(data)
+        if wanted:
+            message = message.but(unsubscribe=f"list:{list_id}" if list_id else "sender")
+        return Batch(message, tuple(recipients), list_id)
 
 
 class BatchAnswerSchema(BaseSchema):

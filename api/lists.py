@@ -23,7 +23,7 @@ from api.errors import BadRequest, NotFound
 from api.header_text import header_text_error
 from api.list_rows import MAX_NAME, member_email
 from api.schemas import BaseSchema, envelope, success
-from models import ListMember, RecipientList
+from models import ListMember, RecipientList, Suppression
 from tasks.lists import MemberWriter
 
 bp = Blueprint("lists", __name__, description="Recipient lists")
@@ -67,6 +67,9 @@ class MemberOutSchema(BaseSchema):
     name = fields.String(allow_none=True)
     variables = fields.Dict()
     suppressed = fields.Boolean()
+    # Who put the address on the suppression list (`unsubscribe`, `ses`, `sendgrid`, `api`);
+    # null while it is not on it.
+    suppression_source = fields.String(data_key="suppressionSource", allow_none=True)
     created_at = fields.AwareDateTime(data_key="createdAt")
 
 
@@ -157,7 +160,25 @@ def _members_page(list_id: uuid.UUID, limit: int, cursor: str | None) -> dict[st
         stmt = stmt.where(ListMember.email > decode_email_cursor(cursor))
     rows = list(db().scalars(stmt.order_by(ListMember.email).limit(limit + 1)))
     next_cursor = encode_email_cursor(rows[limit - 1].email) if len(rows) > limit else None
-    return {"items": rows[:limit], "next_cursor": next_cursor}
+    rows = rows[:limit]
+    found = db().execute(
+        select(Suppression.address, Suppression.source).where(
+            Suppression.address.in_([r.email for r in rows])
+        )
+    )
+    sources = {address: source for address, source in found}
+    items = [
+        {
+            "email": r.email,
+            "name": r.name,
+            "variables": r.variables,
+            "suppressed": r.suppressed,
+            "suppression_source": sources.get(r.email),
+            "created_at": r.created_at,
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def _checked(members: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:

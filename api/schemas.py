@@ -190,6 +190,8 @@ class MessageFields(LocaleFields):
     brand_styles = fields.Boolean(data_key="brandStyles", load_default=None, allow_none=True)
     custom_style = fields.String(data_key="customStyle", allow_none=True, validate=allowed_style)
     headers = Headers(load_default=dict)
+    # One-click unsubscribe headers: off by default on a send, on by default on a batch.
+    unsubscribe = fields.Boolean(load_default=None, allow_none=True)
     tags = fields.List(
         fields.String(validate=validate.Length(min=1, max=128)),
         load_default=list,
@@ -234,6 +236,7 @@ def send_request(data: dict[str, Any]) -> SendRequest:
             values[name] = tuple(values[name])
     if values.get("providers") is not None:
         values["providers"] = tuple(dict.fromkeys(values["providers"]))
+    values["unsubscribe"] = "sender" if values.get("unsubscribe") else None
     values.setdefault("from_addr", None)
     values.setdefault("to", ())
     tracking = values.pop("tracking", None) or {}

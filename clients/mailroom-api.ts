@@ -706,6 +706,8 @@ export interface components {
             templateId?: string | null;
             text?: string;
             tracking?: (Record<string, never> | null) | components["schemas"]["TrackingFields"];
+            /** @default null */
+            unsubscribe?: boolean | null;
             variables?: {
                 [key: string]: unknown;
             };
@@ -1025,6 +1027,7 @@ export interface components {
             email?: string;
             name?: string | null;
             suppressed?: boolean;
+            suppressionSource?: string | null;
             variables?: {
                 [key: string]: unknown;
             };
@@ -1166,6 +1169,8 @@ export interface components {
             text?: string;
             to: string | string[];
             tracking?: (Record<string, never> | null) | components["schemas"]["TrackingFields"];
+            /** @default null */
+            unsubscribe?: boolean | null;
             variables?: {
                 [key: string]: unknown;
             };

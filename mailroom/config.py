@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 
 from mailroom.config_retention import RetentionSettings
 from mailroom.config_tracking import TrackingSettings
+from mailroom.config_unsubscribe import UnsubscribeSettings
 from mailroom.setting_errors import describe_error
 from mailroom.setting_fields import Items, LogLevel, Lower, Names, _Section, setting
 
@@ -284,6 +285,7 @@ class Settings(_Section):
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    unsubscribe: UnsubscribeSettings = Field(default_factory=UnsubscribeSettings)
 
     @field_validator("storage_backend", mode="before")
     @classmethod
@@ -354,6 +356,7 @@ def load_settings() -> Settings:
         "sendgrid": SendGridSettings,
         "retention": RetentionSettings,
         "tracking": TrackingSettings,
+        "unsubscribe": UnsubscribeSettings,
     }
     for name, kind in kinds.items():
         try:
@@ -366,6 +369,9 @@ def load_settings() -> Settings:
     except ValidationError as err:
         aliases = {n: str(f.validation_alias) for n, f in Settings.model_fields.items()}
         problems += [describe_error(e, aliases) for e in err.errors()]
+    else:
+        embedded = settings.broker_url.startswith("filesystem://")
+        problems += filter(None, [settings.unsubscribe.problem(embedded)])
     if problems:
         raise SettingsError("; ".join(problems))
     return settings

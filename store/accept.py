@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Text, bindparam, cast, insert, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from mailroom import metrics
+from mailroom import metrics, unsubscribe
+from mailroom.config import get_settings
 from models import (
     EmailRecipient,
     EmailStatus,
@@ -39,6 +40,16 @@ from store.tables import EMAILS, EVENTS, connection
 def bare_address(formatted: str) -> str:
     """The address part of `Name <addr>`, lower-cased for search."""
     return parseaddr(formatted)[1].lower()
+
+
+def _unsubscribe_headers(request: SendRequest) -> dict[str, str]:
+    """List-Unsubscribe for the first `to` address, when the request asks for it."""
+    if request.unsubscribe is None or not request.to or not request.from_addr:
+        return {}
+    scope = request.unsubscribe
+    if scope == "sender":
+        scope = f"sender:{bare_address(request.from_addr)}"
+    return unsubscribe.headers(get_settings(), bare_address(request.to[0]), scope)
 
 
 def message_id_for(email_id: uuid.UUID, from_addr: str) -> str:
@@ -240,7 +251,7 @@ def email_rows(
         "lang": request.lang,
         "variables": dict(request.variables),
         "attachment_keys": list(request.attachments),
-        "headers": dict(request.headers),
+        "headers": {**request.headers, **_unsubscribe_headers(request)},
         "brand_styles": bool(request.brand_styles),
         "custom_style": request.custom_style,
         "signature_html": sig_html,

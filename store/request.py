@@ -51,6 +51,9 @@ class SendRequest:
     # read when the worker renders.
     track_opens: bool | None = None
     track_clicks: bool | None = None
+    # One-click unsubscribe (RFC 8058) for the first `to` address: "sender" (from this sender)
+    # or "list:<id>"; None: no List-Unsubscribe headers.
+    unsubscribe: str | None = None
 
     def but(self, **changes: Any) -> SendRequest:
         """A copy with `changes` (a derived request: a recipient of a batch, a template's

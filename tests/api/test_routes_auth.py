@@ -18,6 +18,8 @@ PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json", "/docs"}
 PUBLIC |= {"/webhooks/ses", "/webhooks/sendgrid"}
 # The open pixel and the click redirect (a signed token instead of a key).
 PUBLIC |= {"/t/o/<token>.gif", "/t/c/<token>"}
+# One-click unsubscribe links prove themselves by their signed token (api/unsubscribe.py).
+PUBLIC |= {"/u/<token>"}
 PUBLIC_PREFIXES = ("/docs/assets/",)
 # The console's pages sign in with a cookie, not a Bearer key: tests/console checks each of them.
 CONSOLE_PREFIX = "/console"
