@@ -23,15 +23,30 @@ COUNT_CAP = 10_000
 # there are more. A tag's walk checks each email's tags by primary key, hence a smaller window.
 WINDOW = 10_000
 TAG_WINDOW = 1_000
-FILTERS = ("to", "status", "tag", "batch", "template", "request", "provider", "after", "before")
+FILTERS = (
+    "mode",
+    "to",
+    "status",
+    "tag",
+    "batch",
+    "template",
+    "request",
+    "provider",
+    "after",
+    "before",
+)
+# Test-mode and live emails are never listed together (as GET /emails).
+MODES = ("live", "test")
 # POST /send/batch tags each email of a batch or list send with its batchId.
 BATCH_TAG = "batch:{}"
 
 
 @dataclass(frozen=True)
 class EmailFilter:
-    """What the list shows: every field optional, as typed in the form."""
+    """What the list shows: every field optional, as typed in the form (an empty `mode`: the
+    signed-in key's)."""
 
+    mode: str = ""
     to: str = ""
     status: str = ""
     tag: str = ""
@@ -73,6 +88,9 @@ def _when(raw: str, name: str) -> datetime:
 
 def filtered(stmt: Select[Any], f: EmailFilter, *, with_status: bool = True) -> Select[Any]:
     """`stmt` restricted to the emails `f` names; BadRequest for a value that cannot match."""
+    if f.mode not in MODES:
+        raise ConsoleError(400, "`mode` must be live or test")
+    stmt = stmt.where(Email.is_test.is_(f.mode == "test"))
     if f.to:
         address = f.to.lower()
         stmt = stmt.where(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from flask import Response, make_response, redirect, render_template, request, url_for
+from flask import Response, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -32,6 +33,8 @@ PREVIEW_CSP = (
 def emails() -> str:
     """Emails, newest first, filtered by the form."""
     f = EmailFilter.from_args(request.args)
+    if not f.mode:
+        f = replace(f, mode="test" if g.api_key.is_test else "live")
     try:
         found = email_page(db(), f, request.args.get("cursor") or None)
     except ApiError as err:  # a cursor this console did not give out

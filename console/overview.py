@@ -6,8 +6,8 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import render_template
-from sqlalchemy import func, select
+from flask import g, render_template
+from sqlalchemy import ColumnElement, func, select
 
 from api.db import db
 from console.blueprint import bp
@@ -20,14 +20,13 @@ from tasks.throttle import parse_rates
 log = logging.getLogger(__name__)
 # A chart reads at most this many rows: the overview stays quick on a busy day.
 CHART_ROWS = 50_000
-LANES = ("", ".send", ".bulk", ".bulk.send")
 
 
 def _series(since: datetime, step: timedelta, buckets: int, column: str) -> Chart:
     """Emails created since `since`, per `step`, split by `column` (status or provider)."""
     key = Email.status if column == "status" else Email.provider
     rows = db().execute(
-        select(Email.created_at, key).where(Email.created_at >= since).limit(CHART_ROWS)
+        select(Email.created_at, key).where(Email.created_at >= since, _in_mode()).limit(CHART_ROWS)
     )
     counts: dict[str, list[int]] = {}
     for created_at, value in rows:
@@ -37,24 +36,27 @@ def _series(since: datetime, step: timedelta, buckets: int, column: str) -> Char
     return Chart(counts, buckets)
 
 
+def _in_mode() -> ColumnElement[bool]:
+    """The signed-in key's emails only: test-mode and live figures are never mixed."""
+    return Email.is_test.is_(bool(g.api_key.is_test))
+
+
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting in each lane's queue; None where the broker does not say."""
-    base = celery_app.conf.task_default_queue
+    names = [queue.name for queue in celery_app.conf.task_queues]
     depths: dict[str, int | None] = {}
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
-            for lane in LANES:
+            for name in names:
                 try:
-                    _, depth, _ = conn.default_channel.queue_declare(
-                        queue=base + lane, passive=True
-                    )
-                    depths[base + lane] = int(depth)
+                    _, depth, _ = conn.default_channel.queue_declare(queue=name, passive=True)
+                    depths[name] = int(depth)
                 except Exception:  # noqa: BLE001 - a missing queue or a transport without counts
-                    depths[base + lane] = None
+                    depths[name] = None
     except Exception:  # noqa: BLE001 - the page answers even when the broker does not
         log.debug("queue depth unavailable", exc_info=True)
-        depths = {base + lane: None for lane in LANES}
+        depths = dict.fromkeys(names)
     return depths
 
 
@@ -80,7 +82,7 @@ def overview() -> str:
             str(s.value): n
             for s, n in db().execute(
                 select(Email.status, func.count())
-                .where(Email.created_at >= day)
+                .where(Email.created_at >= day, _in_mode())
                 .group_by(Email.status)
             )
         }

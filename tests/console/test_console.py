@@ -163,6 +163,23 @@ def test_the_list_filters_and_counts(console: Console) -> None:
     assert console.client.get("/console/emails?cursor=%%%").status_code == 400
 
 
+def test_test_and_live_emails_are_never_listed_together(
+    console: Console, db_session: Session
+) -> None:
+    live = console.send(to="alice@example.com")
+    sandboxed = console.send(to="bob@example.com")
+    db_session.execute(update(Email).where(Email.id == uuid.UUID(sandboxed)).values(is_test=True))
+    db_session.commit()
+    # A live key's console shows live emails unless asked for the test ones.
+    default = console.client.get("/console/emails").text
+    assert live in default and sandboxed not in default and "queued</a>: 1" in default
+    tests = console.client.get("/console/emails?mode=test").text
+    assert sandboxed in tests and live not in tests
+    assert console.client.get("/console/emails?mode=both").status_code == 400
+    # The overview's figures are the live ones too.
+    assert "queued</a>: 1<" in console.client.get("/console/").text
+
+
 def test_the_list_pages_by_cursor(console: Console, db_session: Session) -> None:
     ids = [console.send(subject=f"n{i}") for i in range(3)]
     with mock.patch("console.email_query.PAGE_SIZE", 2):
