@@ -73,7 +73,7 @@ class ImportedSchema(BaseSchema):
     member_count = fields.Integer(data_key="memberCount")
 
 
-class ImportSchema(BaseSchema):
+class ImportSchema(ImportedSchema):
     """A CSV import: `state` pending, running, done or failed; its counts so far.
 
     `imported` counts new members, `updated` ones already in the list, `skipped` bad rows (the
@@ -86,14 +86,7 @@ class ImportSchema(BaseSchema):
     total_bytes = fields.Integer(data_key="totalBytes")
     bytes_done = fields.Integer(data_key="bytesDone")
     rows_done = fields.Integer(data_key="rowsDone")
-    imported = fields.Integer()
-    updated = fields.Integer()
-    duplicates = fields.Integer()
-    suppressed = fields.Integer()
-    skipped = fields.Integer()
-    errors = fields.List(fields.Nested(RowErrorSchema))
     failure = fields.String(allow_none=True)
-    member_count = fields.Integer(data_key="memberCount")
     created_at = fields.AwareDateTime(data_key="createdAt")
     finished_at = fields.AwareDateTime(data_key="finishedAt", allow_none=True)
 
