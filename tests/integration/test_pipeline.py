@@ -44,9 +44,7 @@ def _store(stack: Stack, key: str, data: bytes) -> None:
 
 
 def test_send_through_smtp_end_to_end(stack: Stack, smtp_sink: SmtpSink) -> None:
-    stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
-    )
+    stack.send_through_smtp(smtp_sink.port)
     _store(stack, "docs/invoice-1042.pdf", b"%PDF-1.4 fake invoice")
     stack.migrate_and_key()
     stack.start_api()
@@ -235,9 +233,7 @@ def test_broker_unreachable_is_still_200_and_the_sweeper_sends_later(stack: Stac
 
 
 def test_duplicate_publishes_send_each_email_once(stack: Stack, smtp_sink: SmtpSink) -> None:
-    stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
-    )
+    stack.send_through_smtp(smtp_sink.port)
     stack.migrate_and_key()
     stack.start_api()
     stack.start_worker(concurrency=4)

@@ -39,9 +39,7 @@ def delivered_html(received: Received) -> bytes:
 def test_the_answers_body_is_the_delivered_html_byte_for_byte(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
-    stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
-    )
+    stack.send_through_smtp(smtp_sink.port)
     stack.migrate_and_key()
     stack.start_api()
     stack.start_worker()

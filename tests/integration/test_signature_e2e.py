@@ -30,9 +30,7 @@ def parts(received: Received) -> tuple[str, str]:
 def test_delivered_messages_carry_the_signature_unless_turned_off(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
-    stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
-    )
+    stack.send_through_smtp(smtp_sink.port)
     stack.migrate_and_key()
     stack.start_api()
     stack.start_worker()

@@ -51,9 +51,7 @@ def text_of(message: EmailMessage) -> str:
 
 
 def test_rfc_requests_end_to_end(stack: Stack, smtp_sink: SmtpSink, tmp_path: Path) -> None:
-    stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
-    )
+    stack.send_through_smtp(smtp_sink.port)
     terms = Path(stack.env["STORAGE_LOCAL_ROOT"]) / "legal" / "terms.pdf"
     terms.parent.mkdir(parents=True)
     terms.write_bytes(b"%PDF terms")

@@ -36,9 +36,7 @@ def _failures(email: dict[str, Any]) -> list[dict[str, Any]]:
 def test_a_render_over_its_soft_time_limit_fails_the_email(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
-    stack.env.update(
-        {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port)}
-    )
+    stack.send_through_smtp(smtp_sink.port)
     stack.migrate_and_key()
     stack.start_api()
     stack.start_worker(env={"MAILROOM_RENDER_TIME_LIMIT_SECONDS": "0.5"})

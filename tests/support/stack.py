@@ -85,6 +85,12 @@ class Stack:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    def send_through_smtp(self, port: int) -> None:
+        """The SMTP relay on loopback `port` (a test's sink) as the only provider."""
+        self.env.update(
+            {"EMAIL_PROVIDERS": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}
+        )
+
     def migrate_and_key(self) -> str:
         """Apply migrations and create an all-scopes key, as an operator would."""
         self.cli("db", "upgrade")
